@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+/**
+ * `aws-lambda-sidecar --config routes.yaml [--grpc-listen host:port] [--http-listen host:port]`
+ * Exit codes: 0 after a clean drain, 1 when the routes are invalid or a listener fails, 2 on usage errors.
+ */
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { CliOptions, parseCli, usage } from './cli-options';
+import { FileRouteStore } from './config/stores/file-store';
+import { ERROR_CODES, SidecarError } from './errors';
+import { createLogger } from './logger';
+import { startSidecar } from './server';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(path.resolve(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function main(): Promise<void> {
+  let opts: CliOptions;
+  try {
+    opts = parseCli(process.argv.slice(2), process.env);
+  } catch (err) {
+    process.stderr.write(`aws-lambda-sidecar: ${(err as Error).message}\n\n${usage()}\n`);
+    process.exit(2);
+  }
+  if (opts.help) {
+    process.stdout.write(`${usage()}\n`);
+    return;
+  }
+  if (opts.version) {
+    process.stdout.write(`${version()}\n`);
+    return;
+  }
+  const logger = createLogger(opts.logLevel);
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (bug): kept running'));
+  process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception (bug): kept running'));
+
+  let sidecar;
+  try {
+    sidecar = await startSidecar({
+      store: new FileRouteStore(opts.configPath as string),
+      grpcListen: opts.grpcListen,
+      httpListen: opts.httpListen,
+      trustedProxies: opts.trustedProxies,
+      drainTimeoutMs: opts.drainTimeoutMs,
+      logger,
+    });
+  } catch (err) {
+    const e = err as SidecarError;
+    const config = e.code === ERROR_CODES.CONFIG_INVALID || e.code === ERROR_CODES.CONFIG_UNREADABLE;
+    logger.fatal({ code: e.code ?? 'ERR_STARTUP' }, config ? `refusing to start: ${e.message}` : `cannot start: ${e.message}`);
+    logger.flush();
+    process.stderr.write(`aws-lambda-sidecar: ${config ? 'invalid routes: ' : ''}${e.message}\n`);
+    process.exitCode = 1;
+    setTimeout(() => process.exit(1), 100).unref();
+    return;
+  }
+  const running = sidecar;
+  let signals = 0;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (++signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting without waiting');
+      logger.flush();
+      process.exit(1);
+    }
+    logger.info({ signal }, 'shutting down');
+    running.close().then(
+      () => {
+        logger.flush();
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        logger.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+void main();

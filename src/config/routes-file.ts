@@ -1,0 +1,36 @@
+/**
+ * Reads a routes file (YAML or JSON: YAML is a superset) into validated, frozen route objects.
+ * File shape: `routes:` followed by a list of APISIX route objects.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, ERROR_CODES } from '../errors';
+import { RouteConfig, validateRoutes } from './route-schema';
+
+export function parseRoutesDocument(text: string, source: string): readonly RouteConfig[] {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 });
+  } catch (err) {
+    throw new ConfigError(`${source}: not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`, ERROR_CODES.CONFIG_UNREADABLE);
+  }
+  if (doc === null || doc === undefined) return Object.freeze([]);
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ConfigError(`${source}: must be a mapping with a "routes" list`);
+  }
+  const unknown = Object.keys(doc).filter((k) => k !== 'routes');
+  if (unknown.length > 0) throw new ConfigError(`${source}: unknown top-level field "${unknown[0]}" (the file holds only "routes")`);
+  const routes = (doc as { routes?: unknown }).routes;
+  if (routes === undefined || routes === null) return Object.freeze([]);
+  return validateRoutes(routes, `${source}: routes`);
+}
+
+export function readRoutesFile(path: string): readonly RouteConfig[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read routes file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, ERROR_CODES.CONFIG_UNREADABLE);
+  }
+  return parseRoutesDocument(text, path);
+}

@@ -1,0 +1,86 @@
+/**
+ * Every error the sidecar raises, with a stable `code`. Tests and callers check `.code`, never
+ * `instanceof` (jest's module sandboxes break it). Each code is documented in README.md
+ * ("Error codes"); test/unit/errors.test.ts keeps the two in step.
+ */
+
+export const ERROR_CODES = {
+  /** The routes file or a route object is invalid (wrong type, unknown field, out of range...). */
+  CONFIG_INVALID: 'ERR_CONFIG_INVALID',
+  /** The routes file cannot be read or parsed. */
+  CONFIG_UNREADABLE: 'ERR_CONFIG_UNREADABLE',
+  /** Command line flags or environment variables are invalid. */
+  CLI_INVALID: 'ERR_CLI_INVALID',
+  /** The client request cannot be forwarded as it is (bad path, header or query bytes). */
+  BAD_REQUEST: 'ERR_BAD_REQUEST',
+  /** The proxy named a route id (x-lambda-route, lambda_route) the sidecar does not have. */
+  ROUTE_NOT_FOUND: 'ERR_ROUTE_NOT_FOUND',
+  /** The request body is larger than the route's `max_req_body_size`. */
+  BODY_TOO_LARGE: 'ERR_BODY_TOO_LARGE',
+  /** The function did not answer (connect, send or read) within the route's `timeout`. */
+  UPSTREAM_TIMEOUT: 'ERR_UPSTREAM_TIMEOUT',
+  /** The function's endpoint refused the connection or could not be resolved. */
+  UPSTREAM_CONNECT: 'ERR_UPSTREAM_CONNECT',
+  /** The TLS handshake with the function's endpoint failed (certificate verification included). */
+  UPSTREAM_TLS: 'ERR_UPSTREAM_TLS',
+  /** The connection to the function was reset or closed before a full answer arrived. */
+  UPSTREAM_RESET: 'ERR_UPSTREAM_RESET',
+  /** The function's answer cannot be relayed (too large, or not representable by the front). */
+  UPSTREAM_RESPONSE: 'ERR_UPSTREAM_RESPONSE',
+  /** The client went away before the answer was ready. */
+  CLIENT_GONE: 'ERR_CLIENT_GONE',
+  /** A bug or an unexpected failure inside the sidecar. */
+  INTERNAL: 'ERR_INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
+
+export class SidecarError extends Error {
+  readonly code: ErrorCode;
+  /** The HTTP status a client sees for this error, when it reaches one. */
+  readonly status: number;
+
+  constructor(code: ErrorCode, message: string, status = 500, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SidecarError';
+    this.code = code;
+    this.status = status;
+  }
+}
+
+export class ConfigError extends SidecarError {
+  constructor(message: string, code: ErrorCode = ERROR_CODES.CONFIG_INVALID) {
+    super(code, message, 400);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Maps an error code to the HTTP status the client receives. */
+export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze({
+  ERR_CONFIG_INVALID: 400,
+  ERR_CONFIG_UNREADABLE: 500,
+  ERR_CLI_INVALID: 500,
+  ERR_BAD_REQUEST: 400,
+  ERR_ROUTE_NOT_FOUND: 404,
+  ERR_BODY_TOO_LARGE: 413,
+  ERR_UPSTREAM_TIMEOUT: 504,
+  ERR_UPSTREAM_CONNECT: 502,
+  ERR_UPSTREAM_TLS: 502,
+  ERR_UPSTREAM_RESET: 502,
+  ERR_UPSTREAM_RESPONSE: 502,
+  ERR_CLIENT_GONE: 499,
+  ERR_INTERNAL: 500,
+});
+
+export function sidecarError(code: ErrorCode, message: string, cause?: unknown): SidecarError {
+  return new SidecarError(code, message, STATUS_BY_CODE[code], cause === undefined ? undefined : { cause });
+}
+
+/** Normalises anything thrown into a SidecarError (unknown errors become ERR_INTERNAL). */
+export function asSidecarError(err: unknown): SidecarError {
+  if (err instanceof Error && typeof (err as Partial<SidecarError>).code === 'string' && err.name.endsWith('Error')
+    && (Object.values(ERROR_CODES) as string[]).includes((err as SidecarError).code)) {
+    return err as SidecarError;
+  }
+  return sidecarError(ERROR_CODES.INTERNAL, 'internal error', err);
+}

@@ -1,0 +1,175 @@
+/**
+ * Wiring: a route store feeds a live route table (targets and pools built at load); the fronts
+ * (ext_proc + health on the gRPC listener, the HTTP front) call the gateway. `close()` drains.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { RouteConfig } from './config/route-schema';
+import type { RouteStore } from './config/stores/route-store';
+import { ERROR_CODES, sidecarError } from './errors';
+import { extProcHandlers } from './fronts/ext-proc/ext-proc-service';
+import { loadGrpcDefinitions } from './fronts/grpc-definitions';
+import { healthHandlers, HealthState } from './fronts/health';
+import { createHttpFront, DEFAULT_TRUSTED_PROXIES } from './fronts/http/http-front';
+import { Gateway, TargetTable } from './gateway';
+import { createTarget, DispatcherRegistry, LambdaTarget } from './invoke/target';
+import { LiveRoutes } from './routing/live-routes';
+import { RouteTable } from './routing/route-table';
+
+export const DEFAULT_GRPC_LISTEN = '127.0.0.1:50051';
+export const DEFAULT_HTTP_LISTEN = '127.0.0.1:8080';
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+/** Above the largest body Envoy may buffer (max_req_body_size defaults to 64 MiB) plus framing. */
+export const DEFAULT_MAX_GRPC_MESSAGE_BYTES = 80 * 1024 * 1024;
+
+export interface SidecarOptions {
+  readonly store: RouteStore;
+  /** `host:port` or `[v6]:port`; undefined disables the listener. */
+  readonly grpcListen: string | undefined;
+  readonly httpListen: string | undefined;
+  readonly trustedProxies?: readonly string[];
+  readonly drainTimeoutMs?: number;
+  readonly maxGrpcMessageBytes?: number;
+  readonly logger: Logger;
+}
+
+export interface RunningSidecar {
+  readonly grpcAddress: string | undefined;
+  readonly httpAddress: string | undefined;
+  readonly routes: TargetTable;
+  /** Stops accepting, lets in-flight requests finish (bounded by drainTimeoutMs), closes pools. */
+  close(): Promise<void>;
+}
+
+/** Splits `host:port` / `[v6]:port`; throws ERR_CLI_INVALID naming the flag. */
+export function parseListenAddress(value: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value);
+  const port = m === null ? NaN : Number(m[3]);
+  if (m === null || port > 65535) {
+    throw sidecarError(ERROR_CODES.CLI_INVALID, `${flag}: expected host:port (e.g. 127.0.0.1:50051 or [::1]:50051), got "${value}"`);
+  }
+  return { host: m[1] ?? m[2], port };
+}
+
+function formatAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function buildTable(routes: readonly RouteConfig[], registry: DispatcherRegistry): RouteTable<LambdaTarget | null> {
+  return new RouteTable(routes, (route) => createTarget(route, registry));
+}
+
+function releaseTable(table: RouteTable<LambdaTarget | null>, registry: DispatcherRegistry): void {
+  for (const entry of table.entries()) if (entry.payload !== null) registry.release(entry.payload.dispatcher);
+}
+
+function bindGrpc(server: grpc.Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+  });
+}
+
+function listenHttp(server: http.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar> {
+  const log = opts.logger;
+  const registry = new DispatcherRegistry();
+  let live: TargetTable | undefined;
+  const initial = await opts.store.start((routes) => {
+    if (live === undefined) return; // stores report changes only after start resolves
+    live.replace(buildTable(routes, registry));
+    log.info({ routes: routes.length, store: opts.store.description, version: live.version }, 'routes updated');
+  });
+  live = new LiveRoutes(buildTable(initial, registry), (old) => releaseTable(old, registry));
+  log.info({ routes: initial.length, store: opts.store.description }, 'routes loaded');
+  const gateway = new Gateway(live);
+  const routes: TargetTable = live;
+  const health = new HealthState();
+
+  let grpcServer: grpc.Server | undefined;
+  let grpcAddress: string | undefined;
+  let httpServer: http.Server | undefined;
+  let httpAddress: string | undefined;
+  try {
+    if (opts.grpcListen !== undefined) {
+      const { host, port } = parseListenAddress(opts.grpcListen, '--grpc-listen');
+      const maxMessage = opts.maxGrpcMessageBytes ?? DEFAULT_MAX_GRPC_MESSAGE_BYTES;
+      grpcServer = new grpc.Server({
+        'grpc.max_receive_message_length': maxMessage,
+        'grpc.max_send_message_length': maxMessage,
+        // Envoy keeps its HTTP/2 connection to us alive with pings: do not punish it for them.
+        'grpc.keepalive_permit_without_calls': 1,
+        'grpc.http2.min_ping_interval_without_data_ms': 1000,
+      });
+      const defs = loadGrpcDefinitions();
+      grpcServer.addService(defs.externalProcessor, extProcHandlers(gateway, log));
+      grpcServer.addService(defs.health, healthHandlers(health));
+      const bound = await bindGrpc(grpcServer, formatAddress(host, port));
+      grpcAddress = formatAddress(host, bound);
+    }
+    if (opts.httpListen !== undefined) {
+      const { host, port } = parseListenAddress(opts.httpListen, '--http-listen');
+      httpServer = createHttpFront(gateway, log, {
+        trustedProxies: opts.trustedProxies ?? DEFAULT_TRUSTED_PROXIES,
+        isReady: () => health.isServing,
+      });
+      httpAddress = formatAddress(host, await listenHttp(httpServer, host, port));
+    }
+  } catch (err) {
+    grpcServer?.forceShutdown();
+    httpServer?.close();
+    await opts.store.close();
+    await registry.closeAll();
+    throw err;
+  }
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      health.setServing(false);
+      const drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+      log.info({ drainTimeoutMs }, 'draining');
+      const grpcDone = grpcServer === undefined ? Promise.resolve() : new Promise<void>((resolve) => {
+        const server = grpcServer as grpc.Server;
+        const timer = setTimeout(() => {
+          log.warn('drain timeout: cancelling the gRPC streams still open');
+          server.forceShutdown();
+          resolve();
+        }, drainTimeoutMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      const httpDone = httpServer === undefined ? Promise.resolve() : new Promise<void>((resolve) => {
+        const server = httpServer as http.Server;
+        const timer = setTimeout(() => {
+          server.closeAllConnections();
+          resolve();
+        }, drainTimeoutMs);
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+      await Promise.all([grpcDone, httpDone, opts.store.close()]);
+      await registry.closeAll();
+      log.info('stopped');
+    })();
+    return closing;
+  };
+
+  log.info({ grpcAddress, httpAddress }, 'listening');
+  return { grpcAddress, httpAddress, routes, close };
+}
