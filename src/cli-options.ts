@@ -8,6 +8,9 @@ import { DEFAULT_TRUSTED_PROXIES } from './fronts/http/http-front';
 
 export interface CliOptions {
   readonly configPath: string | undefined;
+  readonly store: string | undefined;
+  readonly adminListen: string | undefined;
+  readonly adminKey: string | undefined;
   readonly grpcListen: string | undefined;
   readonly httpListen: string | undefined;
   readonly logLevel: LogLevel;
@@ -25,6 +28,9 @@ interface FlagSpec {
 
 export const FLAGS: Readonly<Record<string, FlagSpec>> = {
   '--config': { env: 'SIDECAR_CONFIG', takesValue: true, help: 'routes file (YAML or JSON) with a "routes:" list of APISIX route objects' },
+  '--store': { env: 'SIDECAR_STORE', takesValue: true, help: 'route store: file:<path> (default: the --config file, hot-reloaded) or etcd://host:port[,host:port]/prefix' },
+  '--admin-listen': { env: 'SIDECAR_ADMIN_LISTEN', takesValue: true, help: 'APISIX-compatible Admin API listener, host:port (default off)' },
+  '--admin-key': { env: 'SIDECAR_ADMIN_KEY', takesValue: true, help: 'X-API-KEY the Admin API requires (mandatory on a non-loopback address)' },
   '--grpc-listen': { env: 'SIDECAR_GRPC_LISTEN', takesValue: true, help: `ext_proc + grpc.health.v1 listener, host:port or "off" (default ${DEFAULT_GRPC_LISTEN})` },
   '--http-listen': { env: 'SIDECAR_HTTP_LISTEN', takesValue: true, help: `HTTP front (/healthz, routes for nginx), host:port or "off" (default ${DEFAULT_HTTP_LISTEN})` },
   '--log-level': { env: 'SIDECAR_LOG_LEVEL', takesValue: true, help: `${LOG_LEVELS.join('|')} (default info)` },
@@ -40,6 +46,11 @@ export function usage(): string {
     lines.push(`  ${(flag + (spec.takesValue ? ' <value>' : '')).padEnd(28)} ${spec.help}${spec.env ? ` [${spec.env}]` : ''}`);
   }
   return lines.join('\n');
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine can reach them. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 function listen(value: string | undefined, fallback: string, flag: string): string | undefined {
@@ -82,12 +93,24 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
   const help = given.has('--help');
   const version = given.has('--version');
   const configPath = get('--config');
-  if (configPath === undefined && !help && !version) {
-    throw sidecarError(ERROR_CODES.CLI_INVALID, '--config <routes file> is required (or set SIDECAR_CONFIG)');
+  const store = get('--store');
+  if (configPath === undefined && store === undefined && !help && !version) {
+    throw sidecarError(ERROR_CODES.CLI_INVALID, '--config <routes file> is required (or set SIDECAR_CONFIG, or give --store)');
+  }
+  const adminListen = get('--admin-listen');
+  const adminKey = get('--admin-key');
+  if (adminListen !== undefined && adminListen !== 'off') {
+    const { host } = parseListenAddress(adminListen, '--admin-listen');
+    if (adminKey === undefined && !isLoopback(host)) {
+      throw sidecarError(ERROR_CODES.CLI_INVALID, `--admin-listen ${adminListen} is not a loopback address: refusing to serve the Admin API there without --admin-key`);
+    }
   }
   const proxies = get('--trusted-proxies');
   return {
     configPath,
+    store,
+    adminListen: adminListen === 'off' ? undefined : adminListen,
+    adminKey,
     grpcListen: listen(get('--grpc-listen'), DEFAULT_GRPC_LISTEN, '--grpc-listen'),
     httpListen: listen(get('--http-listen'), DEFAULT_HTTP_LISTEN, '--http-listen'),
     logLevel: logLevel as LogLevel,

@@ -6,10 +6,10 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { CliOptions, parseCli, usage } from './cli-options';
-import { FileRouteStore } from './config/stores/file-store';
+import { createStore } from './config/stores/store-spec';
 import { ERROR_CODES, SidecarError } from './errors';
 import { createLogger } from './logger';
-import { startSidecar } from './server';
+import { RunningSidecar, startSidecar } from './server';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(path.resolve(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
@@ -36,10 +36,12 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (bug): kept running'));
   process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception (bug): kept running'));
 
-  let sidecar;
+  let sidecar: RunningSidecar;
   try {
     sidecar = await startSidecar({
-      store: new FileRouteStore(opts.configPath as string),
+      store: createStore(opts.store, opts.configPath, logger),
+      adminListen: opts.adminListen,
+      adminKey: opts.adminKey,
       grpcListen: opts.grpcListen,
       httpListen: opts.httpListen,
       trustedProxies: opts.trustedProxies,
@@ -49,6 +51,10 @@ async function main(): Promise<void> {
   } catch (err) {
     const e = err as SidecarError;
     const config = e.code === ERROR_CODES.CONFIG_INVALID || e.code === ERROR_CODES.CONFIG_UNREADABLE;
+    if (e.code === ERROR_CODES.CLI_INVALID) {
+      process.stderr.write(`aws-lambda-sidecar: ${e.message}\n`);
+      process.exit(2);
+    }
     logger.fatal({ code: e.code ?? 'ERR_STARTUP' }, config ? `refusing to start: ${e.message}` : `cannot start: ${e.message}`);
     logger.flush();
     process.stderr.write(`aws-lambda-sidecar: ${config ? 'invalid routes: ' : ''}${e.message}\n`);

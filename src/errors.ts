@@ -9,6 +9,10 @@ export const ERROR_CODES = {
   CONFIG_INVALID: 'ERR_CONFIG_INVALID',
   /** The routes file cannot be read or parsed. */
   CONFIG_UNREADABLE: 'ERR_CONFIG_UNREADABLE',
+  /** A route store (file, etcd) could not persist a change; nothing was applied. */
+  STORE_WRITE_FAILED: 'ERR_STORE_WRITE_FAILED',
+  /** A route store (etcd) cannot be reached. */
+  STORE_UNAVAILABLE: 'ERR_STORE_UNAVAILABLE',
   /** Command line flags or environment variables are invalid. */
   CLI_INVALID: 'ERR_CLI_INVALID',
   /** The client request cannot be forwarded as it is (bad path, header or query bytes). */
@@ -59,6 +63,8 @@ export class ConfigError extends SidecarError {
 export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze({
   ERR_CONFIG_INVALID: 400,
   ERR_CONFIG_UNREADABLE: 500,
+  ERR_STORE_WRITE_FAILED: 503,
+  ERR_STORE_UNAVAILABLE: 503,
   ERR_CLI_INVALID: 500,
   ERR_BAD_REQUEST: 400,
   ERR_ROUTE_NOT_FOUND: 404,

@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 import type { RouteConfig } from './config/route-schema';
 import type { RouteStore } from './config/stores/route-store';
 import { ERROR_CODES, sidecarError } from './errors';
+import { extAuthzHandlers } from './fronts/ext-authz/ext-authz-service';
+import { createAdminApi } from './fronts/admin/admin-api';
 import { extProcHandlers } from './fronts/ext-proc/ext-proc-service';
 import { loadGrpcDefinitions } from './fronts/grpc-definitions';
 import { healthHandlers, HealthState } from './fronts/health';
@@ -29,6 +31,8 @@ export interface SidecarOptions {
   /** `host:port` or `[v6]:port`; undefined disables the listener. */
   readonly grpcListen: string | undefined;
   readonly httpListen: string | undefined;
+  readonly adminListen?: string;
+  readonly adminKey?: string;
   readonly trustedProxies?: readonly string[];
   readonly drainTimeoutMs?: number;
   readonly maxGrpcMessageBytes?: number;
@@ -38,6 +42,7 @@ export interface SidecarOptions {
 export interface RunningSidecar {
   readonly grpcAddress: string | undefined;
   readonly httpAddress: string | undefined;
+  readonly adminAddress: string | undefined;
   readonly routes: TargetTable;
   /** Stops accepting, lets in-flight requests finish (bounded by drainTimeoutMs), closes pools. */
   close(): Promise<void>;
@@ -81,6 +86,22 @@ function listenHttp(server: http.Server, host: string, port: number): Promise<nu
   });
 }
 
+/** Stops accepting, waits for in-flight requests, then cuts what is left after `drainTimeoutMs`. */
+function closeHttp(server: http.Server | undefined, drainTimeoutMs: number): Promise<void> {
+  if (server === undefined) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      server.closeAllConnections();
+      resolve();
+    }, drainTimeoutMs);
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
 export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar> {
   const log = opts.logger;
   const registry = new DispatcherRegistry();
@@ -100,6 +121,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
   let grpcAddress: string | undefined;
   let httpServer: http.Server | undefined;
   let httpAddress: string | undefined;
+  let adminServer: http.Server | undefined;
+  let adminAddress: string | undefined;
   try {
     if (opts.grpcListen !== undefined) {
       const { host, port } = parseListenAddress(opts.grpcListen, '--grpc-listen');
@@ -113,6 +136,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
       });
       const defs = loadGrpcDefinitions();
       grpcServer.addService(defs.externalProcessor, extProcHandlers(gateway, log));
+      grpcServer.addService(defs.authorization, extAuthzHandlers(gateway, log));
       grpcServer.addService(defs.health, healthHandlers(health));
       const bound = await bindGrpc(grpcServer, formatAddress(host, port));
       grpcAddress = formatAddress(host, bound);
@@ -125,9 +149,15 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
       });
       httpAddress = formatAddress(host, await listenHttp(httpServer, host, port));
     }
+    if (opts.adminListen !== undefined) {
+      const { host, port } = parseListenAddress(opts.adminListen, '--admin-listen');
+      adminServer = createAdminApi(opts.store, log, { adminKey: opts.adminKey });
+      adminAddress = formatAddress(host, await listenHttp(adminServer, host, port));
+    }
   } catch (err) {
     grpcServer?.forceShutdown();
     httpServer?.close();
+    adminServer?.close();
     await opts.store.close();
     await registry.closeAll();
     throw err;
@@ -151,25 +181,14 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
           resolve();
         });
       });
-      const httpDone = httpServer === undefined ? Promise.resolve() : new Promise<void>((resolve) => {
-        const server = httpServer as http.Server;
-        const timer = setTimeout(() => {
-          server.closeAllConnections();
-          resolve();
-        }, drainTimeoutMs);
-        server.close(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-        server.closeIdleConnections();
-      });
-      await Promise.all([grpcDone, httpDone, opts.store.close()]);
+      await Promise.all([grpcDone, closeHttp(httpServer, drainTimeoutMs), closeHttp(adminServer, drainTimeoutMs)]);
+      await opts.store.close();
       await registry.closeAll();
       log.info('stopped');
     })();
     return closing;
   };
 
-  log.info({ grpcAddress, httpAddress }, 'listening');
-  return { grpcAddress, httpAddress, routes, close };
+  log.info({ grpcAddress, httpAddress, adminAddress }, 'listening');
+  return { grpcAddress, httpAddress, adminAddress, routes, close };
 }

@@ -53,6 +53,9 @@ export interface RouteConfig {
   readonly plugins: { readonly 'aws-lambda'?: LambdaPluginConfig };
   /** Accepted so APISIX routes load unchanged; Envoy's own upstream serves such a route. */
   readonly upstream?: unknown;
+  /** Unix seconds, set by the Admin API. */
+  readonly create_time?: number;
+  readonly update_time?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -133,6 +136,9 @@ const routeSchema: Schema = {
     labels: { type: 'map', values: { type: 'string', minLength: 1, maxLength: 256 } },
     plugins: { type: 'object', properties: { 'aws-lambda': pluginSchema } },
     upstream: { type: 'any-object' },
+    // Set by the Admin API (as APISIX does), so routes exported from APISIX load too.
+    create_time: { type: 'integer', minimum: 0 },
+    update_time: { type: 'integer', minimum: 0 },
   },
   required: ['id', 'plugins'],
   defaults: { priority: 0, status: 1 },

@@ -1,6 +1,7 @@
 /**
  * Where routes live. The server asks a store for the routes once at start and then hears of every
- * accepted change; a store never hands over routes that failed validation.
+ * accepted change; a store never hands over routes that failed validation. The Admin API writes
+ * through the same interface, whatever the store.
  */
 import type { RouteConfig } from '../route-schema';
 
@@ -9,8 +10,28 @@ export interface RouteStore {
   readonly description: string;
   /**
    * Loads the current routes (rejecting with a ConfigError when they are invalid) and starts
-   * watching; `onChange` receives every later valid route set.
+   * watching; `onChange` receives every later valid route set, never before start resolves.
    */
   start(onChange: (routes: readonly RouteConfig[]) => void): Promise<readonly RouteConfig[]>;
+  /** The routes in force, in match order (file order; creation order for etcd). */
+  routes(): readonly RouteConfig[];
+  /**
+   * Creates or replaces a validated route. Resolves once the change is durable and live on this
+   * node; rejects (nothing applied) when it cannot be stored.
+   */
+  put(route: RouteConfig): Promise<{ created: boolean }>;
+  /** Deletes a route; false when there was none with that id. */
+  remove(id: string): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** Runs async tasks one after another (writes must not interleave). */
+export class SerialQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(task, task);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
 }

@@ -1,0 +1,228 @@
+/**
+ * APISIX-compatible Admin API for routes, so APISIX's documented curl commands work with only the
+ * port changed: PUT/GET/PATCH/DELETE /apisix/admin/routes/{id}, POST and GET /apisix/admin/routes.
+ * Writes go to the active store (file or etcd); secrets are masked in every answer.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import * as http from 'node:http';
+import type { Logger } from 'pino';
+import { parse as parseYaml } from 'yaml';
+import { RouteConfig, ROUTE_ID_PATTERN, validateRoute } from '../../config/route-schema';
+import type { RouteStore } from '../../config/stores/route-store';
+import { SidecarError } from '../../errors';
+
+export const ADMIN_ROUTES_PATH = '/apisix/admin/routes';
+/** APISIX's stored key for a route, returned as `key` in answers. */
+const KEY_PREFIX = '/apisix/routes/';
+const MAX_ADMIN_BODY_BYTES = 1024 * 1024;
+const MASK = '******';
+
+export interface AdminApiOptions {
+  /** Required on a non-loopback listener; compared with the X-API-KEY header. */
+  readonly adminKey: string | undefined;
+}
+
+type Json = Record<string, unknown>;
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** Copies a route with every secret replaced by a mask. */
+export function maskRoute(route: RouteConfig): Json {
+  const copy = JSON.parse(JSON.stringify(route)) as Json;
+  const plugin = (copy.plugins as Json | undefined)?.['aws-lambda'] as Json | undefined;
+  const auth = plugin?.authorization as Json | undefined;
+  if (auth !== undefined) {
+    if (auth.apikey !== undefined) auth.apikey = MASK;
+    const iam = auth.iam as Json | undefined;
+    if (iam?.secret_key !== undefined) iam.secret_key = MASK;
+    if (iam?.session_token !== undefined) iam.session_token = MASK;
+  }
+  return copy;
+}
+
+function item(route: RouteConfig): Json {
+  return { key: `${KEY_PREFIX}${route.id}`, value: maskRoute(route) };
+}
+
+/** RFC 7396 JSON merge patch (APISIX's PATCH semantics: objects merge, null deletes, arrays replace). */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
+  const base: Json = typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as Json) } : {};
+  for (const [k, v] of Object.entries(patch as Json)) {
+    if (v === null) delete base[k];
+    else base[k] = mergePatch(base[k], v);
+  }
+  return base;
+}
+
+function readBody(req: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_ADMIN_BODY_BYTES) {
+        reject(new Error(`body larger than ${MAX_ADMIN_BODY_BYTES} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+class BadRequest extends Error {}
+
+/**
+ * Parses an Admin API body. APISIX's own examples carry a trailing comma (`"apikey": "...",}`),
+ * which strict JSON refuses; YAML's flow syntax is a JSON superset that accepts it.
+ */
+function parseBody(text: string): Json {
+  let value: unknown;
+  try {
+    value = parseYaml(text, { uniqueKeys: true, maxAliasCount: 0 });
+  } catch (err) {
+    throw new BadRequest(`invalid request body: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BadRequest('invalid request body: expected a JSON object');
+  return value as Json;
+}
+
+let idCounter = 0;
+/** APISIX-like generated ids: digits only, increasing. */
+function generateId(): string {
+  idCounter = (idCounter + 1) % 1000;
+  return `${Date.now()}${String(idCounter).padStart(3, '0')}`;
+}
+
+function keysMatch(given: string, expected: Buffer): boolean {
+  const g = Buffer.from(given);
+  return g.length === expected.length && timingSafeEqual(g, expected);
+}
+
+export function createAdminApi(store: RouteStore, log: Logger, opts: AdminApiOptions): http.Server {
+  const key = opts.adminKey === undefined ? undefined : Buffer.from(opts.adminKey);
+
+  const validate = (body: Json, id: string, existing: RouteConfig | undefined): RouteConfig => {
+    if (body.id !== undefined && String(body.id) !== id) throw new BadRequest(`invalid configuration: id in the body ("${String(body.id)}") does not match the id in the path ("${id}")`);
+    const now = Math.floor(Date.now() / 1000);
+    const { create_time: _c, update_time: _u, ...rest } = body;
+    void _c;
+    void _u;
+    try {
+      return validateRoute({ ...rest, id, create_time: existing?.create_time ?? now, update_time: now }, id);
+    } catch (err) {
+      throw new BadRequest(`invalid configuration: ${(err as Error).message}`);
+    }
+  };
+
+  const write = async (res: http.ServerResponse, route: RouteConfig): Promise<void> => {
+    const { created } = await store.put(route);
+    log.info({ route: route.id, created, store: store.description }, 'admin: route written');
+    send(res, created ? 201 : 200, item(route));
+  };
+
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    if (key !== undefined) {
+      const given = req.headers['x-api-key'];
+      if (typeof given !== 'string' || !keysMatch(given, key)) {
+        req.resume();
+        send(res, 401, { message: 'failed to check token' });
+        return;
+      }
+    }
+    const path = url.pathname.replace(/\/+$/, '');
+    const method = req.method ?? 'GET';
+    let id: string | undefined;
+    if (path === ADMIN_ROUTES_PATH) id = undefined;
+    else if (path.startsWith(`${ADMIN_ROUTES_PATH}/`)) id = decodeURIComponent(path.slice(ADMIN_ROUTES_PATH.length + 1));
+    else {
+      req.resume();
+      send(res, 404, { error_msg: `not found: ${url.pathname} (this Admin API serves ${ADMIN_ROUTES_PATH})` });
+      return;
+    }
+    if (id !== undefined && !ROUTE_ID_PATTERN.test(id)) {
+      req.resume();
+      send(res, 400, { error_msg: `invalid route id "${id}": use 1 to 64 characters of a-z, A-Z, 0-9, "-", "_" and "."` });
+      return;
+    }
+    const current = (): RouteConfig | undefined => store.routes().find((r) => r.id === id);
+
+    if (id === undefined) {
+      if (method === 'GET') {
+        const list = store.routes().map(item);
+        send(res, 200, { total: list.length, list });
+        return;
+      }
+      if (method === 'POST') {
+        const body = parseBody(await readBody(req));
+        if (body.id !== undefined) throw new BadRequest('invalid configuration: POST generates the id; use PUT /apisix/admin/routes/{id} to choose one');
+        const newId = generateId();
+        await write(res, validate(body, newId, undefined));
+        return;
+      }
+    } else {
+      switch (method) {
+        case 'GET': {
+          const route = current();
+          if (route === undefined) send(res, 404, { message: 'Key not found' });
+          else send(res, 200, item(route));
+          return;
+        }
+        case 'PUT':
+          await write(res, validate(parseBody(await readBody(req)), id, current()));
+          return;
+        case 'PATCH': {
+          const existing = current();
+          const patch = parseBody(await readBody(req));
+          if (existing === undefined) {
+            send(res, 404, { message: 'Key not found' });
+            return;
+          }
+          // Secrets are never returned, so a patch is applied to the stored route, not a masked copy.
+          const merged = mergePatch(JSON.parse(JSON.stringify(existing)), patch) as Json;
+          await write(res, validate(merged, id, existing));
+          return;
+        }
+        case 'DELETE': {
+          req.resume();
+          const deleted = await store.remove(id);
+          if (!deleted) {
+            send(res, 404, { message: 'Key not found' });
+            return;
+          }
+          log.info({ route: id, store: store.description }, 'admin: route deleted');
+          send(res, 200, { deleted: '1', key: `${KEY_PREFIX}${id}` });
+          return;
+        }
+        default:
+          break;
+      }
+    }
+    req.resume();
+    send(res, 405, { error_msg: `method ${method} not allowed on ${url.pathname}` });
+  };
+
+  return http.createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (err instanceof BadRequest) {
+        send(res, 400, { error_msg: err.message });
+        return;
+      }
+      const e = err as SidecarError;
+      log.error({ code: e.code, store: store.description }, `admin: ${e.message}`);
+      send(res, typeof e.status === 'number' && e.status >= 500 ? e.status : 500, { error_msg: e.message });
+    });
+  });
+}

@@ -1,0 +1,68 @@
+/**
+ * The neutral response → CheckResponse.
+ *
+ * Envoy decides allow or deny from `CheckResponse.status.code` alone (envoy issue #10158): 0 lets
+ * the request continue to Envoy's upstream, anything else sends `denied_response` to the client as
+ * a local reply, whatever its HTTP status. So the function's answer travels as a "denial" with a
+ * non-zero gRPC code and the function's own status (200 included).
+ */
+import { isUtf8 } from 'node:buffer';
+import { ERROR_CODES, SidecarError, sidecarError } from '../../errors';
+import type { LambdaResponse } from '../../invoke/lambda-request';
+import type { CheckResponse, HeaderValueOption } from '../grpc-definitions';
+
+/** google.rpc.Code PERMISSION_DENIED: any non-zero code makes Envoy answer with denied_response. */
+export const RELAY_GRPC_CODE = 7;
+
+/** Let the request through untouched (no route, or a route without the plugin). */
+export const ALLOW: CheckResponse = Object.freeze({ status: { code: 0 }, ok_response: {} });
+
+/** A byte string (latin1) as the UTF-8 proto string that puts the same bytes on the wire. */
+function bytesToUtf8(value: string): string {
+  for (let i = 0; i < value.length; i++) {
+    if (value.charCodeAt(i) > 0x7f) return Buffer.from(value, 'latin1').toString('utf8');
+  }
+  return value;
+}
+
+/**
+ * Envoy reads `value` here, not `raw_value`. The first value of a name overwrites (Envoy's local
+ * reply already carries e.g. content-type: text/plain); later values of the same name are added,
+ * so several set-cookie headers all reach the client.
+ */
+export function toDeniedHeaders(res: LambdaResponse): HeaderValueOption[] {
+  const out: HeaderValueOption[] = new Array(res.headers.length);
+  const seen = new Set<string>();
+  for (let i = 0; i < res.headers.length; i++) {
+    const [key, value] = res.headers[i];
+    const repeat = seen.has(key);
+    seen.add(key);
+    out[i] = { header: { key, value: bytesToUtf8(value) }, append: { value: repeat } };
+  }
+  return out;
+}
+
+/**
+ * The error to answer with when `res` cannot pass through ext_authz: its body is a proto string, so
+ * bytes that are not UTF-8 would be mangled on the way (envoy issues #9822, #27386).
+ */
+export function unrelayable(res: LambdaResponse, headOnly: boolean): SidecarError | undefined {
+  if (headOnly || res.body.length === 0 || isUtf8(res.body)) return undefined;
+  return sidecarError(
+    ERROR_CODES.UPSTREAM_RESPONSE,
+    'the function answered with a binary (non-UTF-8) body, which cannot pass through Envoy ext_authz ' +
+      '(its body is a string); use the ext_proc filter for this route',
+  );
+}
+
+/** The function's answer as a CheckResponse; call `unrelayable` first. HEAD gets headers only. */
+export function toCheckResponse(res: LambdaResponse, headOnly: boolean): CheckResponse {
+  return {
+    status: { code: RELAY_GRPC_CODE },
+    denied_response: {
+      status: { code: res.status },
+      headers: toDeniedHeaders(res),
+      body: headOnly ? '' : res.body.toString('utf8'),
+    },
+  };
+}

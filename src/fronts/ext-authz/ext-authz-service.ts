@@ -1,0 +1,129 @@
+/**
+ * The ext_authz front: one unary `Check` per HTTP request, with the whole body attached by Envoy
+ * (envoy/envoy-ext-authz.yaml: with_request_body, pack_as_bytes, encode_raw_headers).
+ *
+ *   route matched (context extension `lambda_route`, else the route table) → invoke → denied_response
+ *   no route, or a route without the plugin                                → ok_response: Envoy
+ *                                                                             continues upstream
+ * Every call is answered exactly once; anything thrown becomes a JSON error answer, never an
+ * exception into grpc-js (STYLE.md habit 6). A cancelled call (client gone, deadline) aborts the
+ * invoke.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { asSidecarError, ERROR_CODES, SidecarError, sidecarError } from '../../errors';
+import type { Gateway, RoutedRequest } from '../../gateway';
+import { errorResponse } from '../../invoke/error-response';
+import { LambdaRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
+import type { LambdaTarget } from '../../invoke/target';
+import type { AuthorizationHandlers, CheckRequest, CheckResponse } from '../grpc-definitions';
+import { CheckedRequest, readCheckRequest } from './check-request';
+import { ALLOW, toCheckResponse, unrelayable } from './check-response';
+
+type Call = grpc.ServerUnaryCall<CheckRequest, CheckResponse>;
+type Callback = grpc.sendUnaryData<CheckResponse>;
+
+/** The size check ext_proc makes on content-length, plus what Envoy reports it received. */
+function bodyTooLarge(req: CheckedRequest, target: LambdaTarget): SidecarError | undefined {
+  if (req.partialBody) {
+    return sidecarError(
+      ERROR_CODES.BODY_TOO_LARGE,
+      'request body was cut short by the proxy (ext_authz with_request_body.max_request_bytes); set allow_partial_message: false',
+    );
+  }
+  const max = target.maxBodyBytes;
+  const largest = Math.max(req.body?.length ?? 0, req.sizeBytes, req.contentLength ?? 0);
+  return largest > max ? sidecarError(ERROR_CODES.BODY_TOO_LARGE, `request body exceeds max_req_body_size (${max} bytes)`) : undefined;
+}
+
+class CheckCall {
+  /** Set once the callback ran; nothing is sent after that. */
+  private answered = false;
+  /** The route lease, held from routing until the answer. */
+  private routed: RoutedRequest | undefined;
+  private headOnly = false;
+  private readonly abort = new AbortController();
+
+  constructor(private readonly call: Call, private readonly callback: Callback, private readonly gateway: Gateway, private readonly log: Logger) {
+    call.once('cancelled', () => this.abort.abort());
+  }
+
+  run(): void {
+    try {
+      this.start();
+    } catch (err) {
+      this.fail(asSidecarError(err));
+    }
+  }
+
+  private start(): void {
+    const req = readCheckRequest(this.call.request);
+    if (req === undefined) {
+      this.fail(sidecarError(ERROR_CODES.BAD_REQUEST, 'CheckRequest has no attributes.request.http with a method and a path'));
+      return;
+    }
+    const { path, query } = splitPathAndQuery(req.target);
+    const routed = this.gateway.route({ method: req.method, path, host: req.authority }, req.routeHint);
+    if (routed === undefined || routed.target === null) {
+      routed?.done();
+      this.finish(ALLOW);
+      return;
+    }
+    this.routed = routed;
+    this.headOnly = req.method === 'HEAD';
+    const target = routed.target;
+    const tooLarge = bodyTooLarge(req, target);
+    if (tooLarge !== undefined) {
+      this.fail(tooLarge);
+      return;
+    }
+    if (req.body === null && req.contentLength !== undefined && req.contentLength > 0) {
+      // Relaying without it would silently drop the body the function expects.
+      this.fail(sidecarError(
+        ERROR_CODES.INTERNAL,
+        'the proxy sent no request body although content-length is set: configure ext_authz with_request_body (envoy/envoy-ext-authz.yaml)',
+      ));
+      return;
+    }
+    const lambdaRequest: LambdaRequest = { method: req.method, path, query, host: req.authority, headers: req.headers, body: req.body };
+    this.gateway.invoke(routed as RoutedRequest & { target: LambdaTarget }, lambdaRequest, this.abort.signal).then(
+      (res) => this.answer(res),
+      (err: unknown) => this.fail(asSidecarError(err)),
+    );
+  }
+
+  private answer(res: LambdaResponse): void {
+    const refusal = unrelayable(res, this.headOnly);
+    if (refusal !== undefined) {
+      this.fail(refusal);
+      return;
+    }
+    this.finish(toCheckResponse(res, this.headOnly));
+  }
+
+  private fail(err: SidecarError): void {
+    if (this.answered) return;
+    const route = this.routed?.routeId;
+    if (err.code === ERROR_CODES.CLIENT_GONE) this.log.debug({ route, code: err.code }, err.message);
+    else if (err.code === ERROR_CODES.INTERNAL) this.log.error({ route, code: err.code, err: err.cause }, err.message);
+    else this.log.warn({ route, code: err.code, status: err.status }, err.message);
+    // After a cancel grpc-js drops this answer; sending it keeps "one answer per call" simple.
+    this.finish(toCheckResponse(errorResponse(err), this.headOnly));
+  }
+
+  private finish(response: CheckResponse): void {
+    if (this.answered) return;
+    this.answered = true;
+    this.routed?.done();
+    this.routed = undefined;
+    this.callback(null, response);
+  }
+}
+
+export function extAuthzHandlers(gateway: Gateway, log: Logger): AuthorizationHandlers {
+  return {
+    Check: (call: Call, callback: Callback) => {
+      new CheckCall(call, callback, gateway, log).run();
+    },
+  };
+}
