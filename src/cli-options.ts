@@ -31,7 +31,7 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
   '--store': { env: 'SIDECAR_STORE', takesValue: true, help: 'route store: file:<path> (default: the --config file, hot-reloaded) or etcd://host:port[,host:port]/prefix' },
   '--admin-listen': { env: 'SIDECAR_ADMIN_LISTEN', takesValue: true, help: 'APISIX-compatible Admin API listener, host:port (default off)' },
   '--admin-key': { env: 'SIDECAR_ADMIN_KEY', takesValue: true, help: 'X-API-KEY the Admin API requires (mandatory on a non-loopback address)' },
-  '--grpc-listen': { env: 'SIDECAR_GRPC_LISTEN', takesValue: true, help: `ext_proc + grpc.health.v1 listener, host:port or "off" (default ${DEFAULT_GRPC_LISTEN})` },
+  '--grpc-listen': { env: 'SIDECAR_GRPC_LISTEN', takesValue: true, help: `ext_proc, ext_authz and grpc.health.v1 listener, host:port or "off" (default ${DEFAULT_GRPC_LISTEN})` },
   '--http-listen': { env: 'SIDECAR_HTTP_LISTEN', takesValue: true, help: `HTTP front (/healthz, routes for nginx), host:port or "off" (default ${DEFAULT_HTTP_LISTEN})` },
   '--log-level': { env: 'SIDECAR_LOG_LEVEL', takesValue: true, help: `${LOG_LEVELS.join('|')} (default info)` },
   '--drain-timeout-ms': { env: 'SIDECAR_DRAIN_TIMEOUT_MS', takesValue: true, help: `how long SIGTERM waits for in-flight requests (default ${DEFAULT_DRAIN_TIMEOUT_MS})` },

@@ -54,7 +54,7 @@ export class SidecarError extends Error {
 
 export class ConfigError extends SidecarError {
   constructor(message: string, code: ErrorCode = ERROR_CODES.CONFIG_INVALID) {
-    super(code, message, 400);
+    super(code, message, STATUS_BY_CODE[code]);
     this.name = 'ConfigError';
   }
 }

@@ -35,7 +35,7 @@ export class Gateway {
         lease.release();
         throw sidecarError(ERROR_CODES.ROUTE_NOT_FOUND, `route "${routeId}" named by the proxy is not configured in the sidecar`);
       }
-      return { routeId: entry.id, target: entry.payload, rest: restFor(entry.config.uri ?? entry.config.uris?.[0], input.path), done: lease.release };
+      return { routeId: entry.id, target: entry.payload, rest: restFor(entry.config.uris ?? [entry.config.uri as string], input.path), done: lease.release };
     }
     const m = lease.table.match(input);
     if (m === undefined) {
@@ -51,11 +51,12 @@ export class Gateway {
 }
 
 /**
- * For a route named explicitly: forward the rest of the path when its uri ends in `*` and the
- * request path starts with the prefix; otherwise send the function_uri path as it is.
+ * For a route named explicitly: forward the rest of the path when one of its uris ends in `*` and
+ * the request path starts with that prefix; otherwise send the function_uri path as it is.
  */
-function restFor(uri: string | undefined, path: string): string | undefined {
-  if (uri === undefined || !uri.endsWith('*')) return undefined;
-  const prefix = uri.slice(0, -1);
-  return path.startsWith(prefix) ? path.slice(prefix.length) : undefined;
+function restFor(uris: readonly string[], path: string): string | undefined {
+  for (const uri of uris) {
+    if (uri.endsWith('*') && path.startsWith(uri.slice(0, -1))) return path.slice(uri.length - 1);
+  }
+  return undefined;
 }

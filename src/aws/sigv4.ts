@@ -138,7 +138,7 @@ function buildSigner(req: SignableRequest, scope: SigV4Scope, creds: SigV4Creden
     {
       method: req.method,
       host: headers.host,
-      path: query === '' ? req.path : `${req.path}?${query}`,
+      path: `${pathEncoding === 'raw' ? byteStringToText(req.path) : req.path}${query === '' ? '' : `?${query}`}`,
       headers,
       body: req.body ?? undefined,
       service: scope.service,

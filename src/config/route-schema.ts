@@ -216,7 +216,10 @@ function check(schema: Schema, value: unknown, field: string, routeId: string | 
           const known = Object.keys(schema.properties).join(', ');
           return fail(`unknown field "${rawKey}" (known fields: ${known})`);
         }
-        if (key in out) return fail(`"${rawKey}" and "${key}" are the same field: give only one`);
+        if (key in out) {
+          const other = Object.keys(value).find((k) => k !== rawKey && (schema.aliases?.[k] ?? k) === key) ?? key;
+          return fail(`"${other}" and "${rawKey}" are the same field: give only one`);
+        }
         out[key] = check(propSchema, v, sub, routeId);
       }
       for (const req of schema.required ?? []) {
@@ -234,7 +237,8 @@ function checkFunctionUri(uri: string, routeId: string): void {
   try {
     parsed = new URL(uri);
   } catch {
-    throw new RouteValidationError(routeId, field, `is not a valid URL (got "${uri}")`);
+    // Never echo user info: it may hold a password.
+    throw new RouteValidationError(routeId, field, `is not a valid URL (got "${uri.replace(/\/\/[^/?#]*@/, '//***@')}")`);
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
     throw new RouteValidationError(routeId, field, `must use https or http (got "${parsed.protocol.replace(':', '')}")`);

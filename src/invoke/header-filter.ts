@@ -44,13 +44,14 @@ export function forwardableRequestHeaders(headers: HeaderList): HeaderList {
 
 /**
  * Response headers relayed to the client: all but connection-specific ones (HTTP/2 forbids them)
- * and `content-length`, which the front sets from the body it actually sends.
+ * and `content-length`, which the front sets from the body it actually sends (kept for HEAD, whose
+ * Content-Length must be GET's, RFC 9110 §8.6, and only the function knows it).
  */
-export function relayableResponseHeaders(headers: HeaderList): HeaderList {
+export function relayableResponseHeaders(headers: HeaderList, keepContentLength = false): HeaderList {
   const extra = connectionTokens(headers);
   const out: HeaderList = [];
   for (const h of headers) {
-    if (HOP_BY_HOP.has(h[0]) || h[0] === 'content-length' || (extra !== null && extra.has(h[0]))) continue;
+    if (HOP_BY_HOP.has(h[0]) || (h[0] === 'content-length' && !keepContentLength) || (extra !== null && extra.has(h[0]))) continue;
     out.push(h);
   }
   return out;

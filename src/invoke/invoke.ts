@@ -118,7 +118,7 @@ export async function invoke(target: LambdaTarget, rest: string | undefined, req
     for await (const chunk of res.body) chunks.push(chunk as Buffer);
     return {
       status: res.statusCode,
-      headers: relayableResponseHeaders(toHeaderList(res.headers)),
+      headers: relayableResponseHeaders(toHeaderList(res.headers), req.method === 'HEAD'),
       body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks),
     };
   } catch (err) {

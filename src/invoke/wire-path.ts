@@ -25,8 +25,10 @@ export function toWirePath(path: string): string {
     if (c === 37 && i + 2 < path.length && isHex(path.charCodeAt(i + 1)) && isHex(path.charCodeAt(i + 2))) continue;
     out += path.slice(start, i);
     if (c > 255) {
-      // Not a byte string: encode the character's UTF-8 bytes.
-      for (const b of Buffer.from(path[i], 'utf8')) out += `%${HEX[b >> 4]}${HEX[b & 15]}`;
+      // Not a byte string: encode the character's UTF-8 bytes (a surrogate pair is one character).
+      const cp = path.codePointAt(i) as number;
+      for (const b of Buffer.from(String.fromCodePoint(cp), 'utf8')) out += `%${HEX[b >> 4]}${HEX[b & 15]}`;
+      if (cp > 0xffff) i++;
     } else {
       out += `%${HEX[c >> 4]}${HEX[c & 15]}`;
     }

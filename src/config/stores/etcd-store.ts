@@ -170,15 +170,18 @@ export class EtcdRouteStore implements RouteStore {
   put(route: RouteConfig): Promise<{ created: boolean }> {
     return this.writes.run(async () => {
       const json = JSON.stringify(route);
-      let res;
+      let prev;
       try {
-        res = await this.client.put(this.key(route.id)).value(json).getPrevious();
+        prev = await this.client.put(this.key(route.id)).value(json).getPrevious();
       } catch (err) {
         throw sidecarError(ERROR_CODES.STORE_WRITE_FAILED, `cannot write route "${route.id}" to ${this.description}: ${(err as Error).message}`, err);
       }
-      const created = res === null;
-      const existing = this.byId.get(route.id);
-      this.byId.set(route.id, { route, json, createRevision: existing?.createRevision ?? Number.MAX_SAFE_INTEGER });
+      // getPrevious() resolves to {...prev_kv, header} even when there was no previous value.
+      const created = prev.key === undefined;
+      // The key's create revision, exactly as the other nodes see it in their watch event, so every
+      // node orders routes the same way.
+      const createRevision = Number(created ? prev.header.revision : prev.create_revision);
+      this.byId.set(route.id, { route, json, createRevision });
       this.publish();
       return { created };
     });

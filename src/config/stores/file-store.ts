@@ -100,10 +100,13 @@ export class FileRouteStore implements RouteStore {
     const text = toYaml({ routes: routes.map(({ id, ...rest }) => ({ id, ...rest })) }, { lineWidth: 0 });
     const tmp = path.join(path.dirname(this.file), `.${path.basename(this.file)}.${process.pid}.${Date.now()}.tmp`);
     try {
-      await fsp.writeFile(tmp, text, { mode: statMode(this.file) });
+      // Private until renamed (it holds secrets); then the old file's mode, which the umask
+      // would otherwise have filtered.
+      await fsp.writeFile(tmp, text, { mode: 0o600 });
+      await fsp.chmod(tmp, statMode(this.file));
       await fsp.rename(tmp, this.file);
     } catch (err) {
-      await fsp.rm(tmp, { force: true });
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
       throw new ConfigError(`cannot write routes file ${this.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, ERROR_CODES.STORE_WRITE_FAILED);
     }
     this.apply(routes, sha256(text));

@@ -66,8 +66,10 @@ function readBody(req: http.IncomingMessage): Promise<string> {
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > MAX_ADMIN_BODY_BYTES) {
-        reject(new Error(`body larger than ${MAX_ADMIN_BODY_BYTES} bytes`));
-        req.destroy();
+        // Answer 413 and drain the rest: destroying the socket would reset it under the client.
+        reject(new BadRequest(`invalid request body: larger than ${MAX_ADMIN_BODY_BYTES} bytes`, 413));
+        req.removeAllListeners('data');
+        req.resume();
         return;
       }
       chunks.push(c);
@@ -77,7 +79,11 @@ function readBody(req: http.IncomingMessage): Promise<string> {
   });
 }
 
-class BadRequest extends Error {}
+class BadRequest extends Error {
+  constructor(message: string, readonly status = 400) {
+    super(message);
+  }
+}
 
 /**
  * Parses an Admin API body. APISIX's own examples carry a trailing comma (`"apikey": "...",}`),
@@ -142,8 +148,15 @@ export function createAdminApi(store: RouteStore, log: Logger, opts: AdminApiOpt
     const method = req.method ?? 'GET';
     let id: string | undefined;
     if (path === ADMIN_ROUTES_PATH) id = undefined;
-    else if (path.startsWith(`${ADMIN_ROUTES_PATH}/`)) id = decodeURIComponent(path.slice(ADMIN_ROUTES_PATH.length + 1));
-    else {
+    else if (path.startsWith(`${ADMIN_ROUTES_PATH}/`)) {
+      try {
+        id = decodeURIComponent(path.slice(ADMIN_ROUTES_PATH.length + 1));
+      } catch {
+        req.resume();
+        send(res, 400, { error_msg: `invalid route id in ${url.pathname}: malformed percent-encoding` });
+        return;
+      }
+    } else {
       req.resume();
       send(res, 404, { error_msg: `not found: ${url.pathname} (this Admin API serves ${ADMIN_ROUTES_PATH})` });
       return;
@@ -217,7 +230,7 @@ export function createAdminApi(store: RouteStore, log: Logger, opts: AdminApiOpt
         return;
       }
       if (err instanceof BadRequest) {
-        send(res, 400, { error_msg: err.message });
+        send(res, err.status, { error_msg: err.message });
         return;
       }
       const e = err as SidecarError;

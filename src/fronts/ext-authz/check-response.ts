@@ -9,7 +9,7 @@
 import { isUtf8 } from 'node:buffer';
 import { ERROR_CODES, SidecarError, sidecarError } from '../../errors';
 import type { LambdaResponse } from '../../invoke/lambda-request';
-import type { CheckResponse, HeaderValueOption } from '../grpc-definitions';
+import { type CheckResponse, HeaderAppendAction, type HeaderValueOption } from '../grpc-definitions';
 
 /** google.rpc.Code PERMISSION_DENIED: any non-zero code makes Envoy answer with denied_response. */
 export const RELAY_GRPC_CODE = 7;
@@ -26,9 +26,12 @@ function bytesToUtf8(value: string): string {
 }
 
 /**
- * Envoy reads `value` here, not `raw_value`. The first value of a name overwrites (Envoy's local
- * reply already carries e.g. content-type: text/plain); later values of the same name are added,
- * so several set-cookie headers all reach the client.
+ * Envoy reads `value` here, not `raw_value` (checked with 1.40: a raw_value-only header arrives
+ * empty). `append` stays unset: Envoy 1.40 drops every denied header with `append: true` and keeps
+ * all the others, repeats included (it removes the name from its local reply, then adds each
+ * value). `append_action` says the same to Envoy versions that read it: the first value of a name
+ * overwrites (the local reply already carries content-type: text/plain), later values are added, so
+ * several set-cookie headers all reach the client.
  */
 export function toDeniedHeaders(res: LambdaResponse): HeaderValueOption[] {
   const out: HeaderValueOption[] = new Array(res.headers.length);
@@ -37,7 +40,10 @@ export function toDeniedHeaders(res: LambdaResponse): HeaderValueOption[] {
     const [key, value] = res.headers[i];
     const repeat = seen.has(key);
     seen.add(key);
-    out[i] = { header: { key, value: bytesToUtf8(value) }, append: { value: repeat } };
+    out[i] = {
+      header: { key, value: bytesToUtf8(value) },
+      append_action: repeat ? HeaderAppendAction.APPEND_IF_EXISTS_OR_ADD : HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD,
+    };
   }
   return out;
 }

@@ -73,7 +73,11 @@ class ExtProcStream {
           return;
         default: {
           const answer = continueFor(msg.request);
-          if (answer !== undefined && this.phase !== 'closed') this.call.write(answer);
+          if (answer === undefined) {
+            this.fail(sidecarError(ERROR_CODES.BAD_REQUEST, 'ProcessingRequest carries no request message'));
+            return;
+          }
+          if (this.phase !== 'closed') this.call.write(answer);
         }
       }
     } catch (err) {

@@ -50,8 +50,13 @@ function isTrusted(list: BlockList, address: string | undefined): boolean {
 function send(res: http.ServerResponse, answer: LambdaResponse, headOnly: boolean): void {
   if (res.headersSent || res.destroyed) return;
   const flat: string[] = [];
-  for (const [k, v] of answer.headers) flat.push(k, v);
-  flat.push('content-length', String(answer.body.length));
+  let headLength: string | undefined;
+  for (const [k, v] of answer.headers) {
+    if (k === 'content-length') headLength = v; // only present for HEAD (see relayableResponseHeaders)
+    else flat.push(k, v);
+  }
+  if (!headOnly) flat.push('content-length', String(answer.body.length));
+  else if (headLength !== undefined) flat.push('content-length', headLength);
   res.writeHead(answer.status, flat);
   res.end(headOnly ? undefined : answer.body);
 }

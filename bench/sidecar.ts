@@ -1,0 +1,126 @@
+/**
+ * The sidecar under test: the built CLI (`node dist/cli.js`) with a routes file of one IAM-signed
+ * route, `/aws/*` → the function nginx. Its pino lines are watched: warnings and errors are counted and
+ * the first ones kept, so trouble under load shows up in the results with the sidecar's own words.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { AWS_REGION, AWS_SERVICE, BENCH_API_KEY, BENCH_CREDENTIALS } from './envoy';
+import { ManagedProcess, REPO_ROOT, spawnManaged } from './processes';
+
+const SIDECAR_READY_TIMEOUT_MS = 15_000;
+const KEPT_PROBLEM_LINES = 20;
+/** Upstream connections the sidecar keeps to the function (APISIX keepalive_pool). */
+export const BENCH_KEEPALIVE_POOL = 64;
+export const SIDECAR_ROUTE_ID = 'bench-iam';
+const PINO_WARN = 40;
+
+export interface SidecarLogSummary {
+  readonly warnings: number;
+  readonly errors: number;
+  /** The first warn/error/fatal lines, as printed. */
+  readonly firstProblems: readonly string[];
+}
+
+export interface SidecarProcess extends ManagedProcess {
+  readonly grpcAddress: string;
+  readonly httpAddress: string;
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly routesFile: string;
+  logSummary(): SidecarLogSummary;
+  /** The newest stdout/stderr text, for error reports. */
+  tail(lines: number): string;
+}
+
+export function benchRoutesYaml(functionPort: number): string {
+  return `# Rendered by bench/sidecar.ts: one IAM-signed route, like envoy-native's /aws/ route.
+routes:
+  - id: ${SIDECAR_ROUTE_ID}
+    uri: /aws/*
+    plugins:
+      aws-lambda:
+        function_uri: http://127.0.0.1:${functionPort}/default
+        authorization:
+          # envoy-native adds the same x-api-key, so both send the same headers.
+          apikey: ${BENCH_API_KEY}
+          iam:
+            accesskey: ${BENCH_CREDENTIALS.accessKeyId}
+            secretkey: ${BENCH_CREDENTIALS.secretAccessKey}
+            aws_region: ${AWS_REGION}
+            service: ${AWS_SERVICE}
+        keepalive_pool: ${BENCH_KEEPALIVE_POOL}
+`;
+}
+
+function portOf(address: string): number {
+  return Number(address.slice(address.lastIndexOf(':') + 1));
+}
+
+export async function startBenchSidecar(name: string, dir: string, functionPort: number, grpcPort: number, httpPort: number): Promise<SidecarProcess> {
+  const cli = path.join(REPO_ROOT, 'dist', 'cli.js');
+  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: run "npm run build" (npm run bench does it)`);
+  const routesFile = path.join(dir, `${name}-routes.yaml`);
+  fs.writeFileSync(routesFile, benchRoutesYaml(functionPort));
+
+  let warnings = 0;
+  let errors = 0;
+  const firstProblems: string[] = [];
+  let onListening: ((line: Record<string, unknown>) => void) | undefined;
+  const proc = spawnManaged(
+    name,
+    process.execPath,
+    [cli, '--config', routesFile, '--grpc-listen', `127.0.0.1:${grpcPort}`, '--http-listen', `127.0.0.1:${httpPort}`],
+    {
+      onStdoutLine: (text) => {
+        const line = parseJsonLine(text);
+        if (line === undefined) return;
+        const level = typeof line.level === 'number' ? line.level : 0;
+        if (level >= PINO_WARN) {
+          if (level > PINO_WARN) errors++;
+          else warnings++;
+          if (firstProblems.length < KEPT_PROBLEM_LINES) firstProblems.push(text);
+        }
+        if (line.msg === 'listening') onListening?.(line);
+      },
+    },
+  );
+
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      onListening = resolve;
+      timer = setTimeout(() => reject(new Error(`${name} did not log "listening" within ${SIDECAR_READY_TIMEOUT_MS} ms`)), SIDECAR_READY_TIMEOUT_MS);
+      void proc.exited.then((code) => reject(new Error(`${name} exited (code ${code}) before listening`)));
+    });
+    const grpcAddress = listening.grpcAddress;
+    const httpAddress = listening.httpAddress;
+    if (typeof grpcAddress !== 'string' || typeof httpAddress !== 'string') throw new Error(`${name} logged "listening" without grpcAddress/httpAddress`);
+    return {
+      ...proc,
+      grpcAddress,
+      httpAddress,
+      grpcPort: portOf(grpcAddress),
+      httpPort: portOf(httpAddress),
+      routesFile,
+      logSummary: () => ({ warnings, errors, firstProblems: [...firstProblems] }),
+      tail: (lines) => proc.output().split('\n').slice(-lines).join('\n'),
+    };
+  } catch (err) {
+    await proc.stop();
+    throw new Error(`${(err as Error).message}\n--- ${name} output ---\n${proc.output()}`);
+  } finally {
+    clearTimeout(timer);
+    onListening = undefined;
+  }
+}
+
+function parseJsonLine(text: string): Record<string, unknown> | undefined {
+  if (!text.startsWith('{')) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

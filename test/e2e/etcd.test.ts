@@ -1,0 +1,330 @@
+/**
+ * The etcd store end to end: a real etcd, two sidecar processes watching the same prefix (each with
+ * its own Admin API and HTTP front) and an API-Gateway stand-in. A change made on one node reaches
+ * the other within 1 s; an etcd outage keeps the last routes serving, is logged once, refuses
+ * writes, and is followed by a resync once etcd is back; bad values in etcd are logged and ignored.
+ */
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Etcd3 } from 'etcd3';
+import { Agent, request } from 'undici';
+import { startStandIn, type StandIn } from '../../demo/lambda-stand-in';
+import { freePort, requireBinary, spawnManaged, startSidecar, stopAll, type ManagedProcess, type SidecarProcess } from './support/processes';
+
+const PREFIX = '/test/routes';
+const ADMIN_KEY = 'edd1c9f034335f136f87ad84b625c8f1';
+const STAND_IN_API_KEY = 'stand-in-key-etcd';
+const PROPAGATION_DEADLINE_MS = 1000;
+const ETCD_READY_TIMEOUT_MS = 15_000;
+/** Reconnect backoff (max 2 s) plus etcd3's per-host circuit breaker (half-open after 5 s). */
+const RECOVERY_DEADLINE_MS = 15_000;
+
+interface Answer {
+  status: number;
+  body: string;
+  json: Record<string, unknown>;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function healthy(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/health', agent: false, timeout: 1000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve(res.statusCode === 200 && body.includes('"health":"true"')));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+  });
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 5): Promise<{ value: T; elapsedMs: number }> {
+  const started = Date.now();
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return { value, elapsedMs: Date.now() - started };
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+function countLogs(sidecar: SidecarProcess, fragment: string): number {
+  return sidecar.logLines().filter((l) => String(l.msg).includes(fragment)).length;
+}
+
+function route(uri: string, standIn: StandIn, fnPath: string): string {
+  return JSON.stringify({ uri, plugins: { 'aws-lambda': { function_uri: `${standIn.url}${fnPath}`, authorization: { apikey: STAND_IN_API_KEY } } } });
+}
+
+describe('etcd store: two sidecars, one etcd', () => {
+  const agent = new Agent({ keepAliveTimeout: 10, connect: { timeout: 2000 } });
+  let etcdBin: string;
+  let clientPort: number;
+  let peerPort: number;
+  let dataDir: string;
+  let etcd: ManagedProcess | undefined;
+  let standIn: StandIn | undefined;
+  let a: SidecarProcess | undefined;
+  let b: SidecarProcess | undefined;
+  const timings: string[] = [];
+
+  const call = async (url: string, method = 'GET', body?: string, headers: Record<string, string> = {}): Promise<Answer> => {
+    const res = await request(url, { method, body, headers, dispatcher: agent, headersTimeout: 15_000, bodyTimeout: 15_000 });
+    const text = await res.body.text();
+    let json: Record<string, unknown> = {};
+    try {
+      json = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      // not JSON: `body` says what came back
+    }
+    return { status: res.statusCode, body: text, json };
+  };
+  const admin = (s: SidecarProcess, method: string, id: string, body?: string): Promise<Answer> =>
+    call(`http://${s.adminAddress}/apisix/admin/routes/${id}`, method, body, { 'x-api-key': ADMIN_KEY });
+  /** Through a sidecar's HTTP front (what nginx would do). */
+  const front = (s: SidecarProcess, urlPath: string): Promise<Answer> => call(`http://${s.httpAddress}${urlPath}`);
+  const serves = (s: SidecarProcess, uri: string, name: string) => async (): Promise<true | undefined> => {
+    const res = await front(s, `${uri}?name=${name}`);
+    return res.status === 200 && res.body === `"Hello, ${name}!"` ? true : undefined;
+  };
+
+  const startEtcd = async (): Promise<ManagedProcess> => {
+    const url = (port: number): string => `http://127.0.0.1:${port}`;
+    const proc = spawnManaged('etcd', etcdBin, [
+      '--data-dir', dataDir,
+      '--name', 'default',
+      '--listen-client-urls', url(clientPort),
+      '--advertise-client-urls', url(clientPort),
+      '--listen-peer-urls', url(peerPort),
+      '--initial-advertise-peer-urls', url(peerPort),
+      '--initial-cluster', `default=${url(peerPort)}`,
+    ]);
+    let exited = false;
+    void proc.exited.then(() => (exited = true));
+    const deadline = Date.now() + ETCD_READY_TIMEOUT_MS;
+    while (!(await healthy(clientPort))) {
+      if (exited || Date.now() > deadline) {
+        await proc.stop('SIGKILL');
+        throw new Error(`etcd did not become healthy within ${ETCD_READY_TIMEOUT_MS} ms\n--- etcd output ---\n${proc.output()}`);
+      }
+      await sleep(50);
+    }
+    return proc;
+  };
+
+  /** A client of our own, as an operator's etcdctl would be (fresh each time: no leftover backoff). */
+  const withEtcd = async <T>(fn: (client: Etcd3) => Promise<T>): Promise<T> => {
+    const client = new Etcd3({ hosts: `http://127.0.0.1:${clientPort}` });
+    try {
+      return await fn(client);
+    } finally {
+      client.close();
+    }
+  };
+
+  const sidecarArgs = (): string[] => [
+    '--store', `etcd://127.0.0.1:${clientPort}${PREFIX}`,
+    '--admin-listen', '127.0.0.1:0',
+    '--admin-key', ADMIN_KEY,
+    '--http-listen', '127.0.0.1:0',
+    '--grpc-listen', '127.0.0.1:0',
+    '--drain-timeout-ms', '1000',
+  ];
+
+  beforeAll(async () => {
+    etcdBin = requireBinary('etcd', 'apt-get install etcd-server');
+    clientPort = await freePort();
+    peerPort = await freePort();
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'etcd-e2e-'));
+    etcd = await startEtcd();
+    standIn = await startStandIn({ apiKey: STAND_IN_API_KEY });
+    [a, b] = await Promise.all([startSidecar(sidecarArgs()), startSidecar(sidecarArgs())]);
+  }, 40_000);
+
+  afterAll(async () => {
+    await stopAll(a, b, etcd);
+    await standIn?.close();
+    await agent.close();
+    if (dataDir !== undefined) fs.rmSync(dataDir, { recursive: true, force: true });
+    console.log(`etcd store timings:\n  ${timings.join('\n  ')}`);
+  });
+
+  it('a PUT on sidecar A (201, then 200) is served by sidecar B within 1 s', async () => {
+    const body = route('/aws', standIn!, '/default/test-apisix');
+    const sentAt = Date.now();
+    const put = await admin(a!, 'PUT', '1', body);
+    const answeredMs = Date.now() - sentAt;
+    const { elapsedMs } = await waitFor('sidecar B to serve /aws', serves(b!, '/aws', 'APISIX'), PROPAGATION_DEADLINE_MS + 4000);
+    const propagationMs = Date.now() - sentAt;
+    timings.push(`A→B propagation: PUT answered in ${answeredMs} ms, B served the route ${propagationMs} ms after the PUT was sent (${elapsedMs} ms after A answered)`);
+
+    expect(put.status).toBe(201);
+    expect(put.json).toMatchObject({ key: '/apisix/routes/1', value: { uri: '/aws', plugins: { 'aws-lambda': { authorization: { apikey: '******' } } } } });
+    expect(propagationMs).toBeLessThan(PROPAGATION_DEADLINE_MS);
+    // A answers at once: the write was live on A when the PUT returned.
+    expect(await serves(a!, '/aws', 'APISIX')()).toBe(true);
+    expect((await front(b!, '/aws?name=APISIX')).body).toBe('"Hello, APISIX!"');
+    // Stored as APISIX stores it: the route's JSON under <prefix>/<id>.
+    const stored = await withEtcd((c) => c.get(`${PREFIX}/1`).json());
+    expect(stored).toMatchObject({ uri: '/aws', plugins: { 'aws-lambda': { authorization: { apikey: STAND_IN_API_KEY } } } });
+
+    const again = await admin(a!, 'PUT', '1', body);
+    expect(again.status).toBe(200);
+  });
+
+  it('both sidecars match overlapping routes in the same (creation) order', async () => {
+    // Pairs of routes for the same uri, the first created on A, the second on B: every node must
+    // pick the first created one (route-store.ts: "creation order for etcd"). Whether A gets its
+    // own write's watch event before its put() resolves is a race, hence several pairs.
+    const pairs = [0, 1, 2, 3, 4];
+    try {
+      for (const i of pairs) {
+        // (201 or 200: the status of a creation is checked by the first test.)
+        expect([200, 201]).toContain((await admin(a!, 'PUT', `order-${i}-first`, route(`/order-${i}`, standIn!, '/first'))).status);
+        await waitFor('B to see the first route', serves(b!, `/order-${i}`, 'probe'), 3000);
+        expect([200, 201]).toContain((await admin(b!, 'PUT', `order-${i}-second`, route(`/order-${i}`, standIn!, '/second'))).status);
+        await waitFor('A to see the second route', async () => ((await admin(a!, 'GET', `order-${i}-second`)).status === 200 ? true : undefined), 3000);
+      }
+      await sleep(200);
+      const servedBy = async (s: SidecarProcess, uri: string, name: string): Promise<string | undefined> => {
+        await front(s, `${uri}?name=${name}`);
+        return standIn!.received.find((r) => r.rawQuery === `name=${name}`)?.rawPath;
+      };
+      const answers: Record<string, string | undefined> = {};
+      for (const i of pairs) {
+        answers[`/order-${i} on A`] = await servedBy(a!, `/order-${i}`, `order-${i}-a`);
+        answers[`/order-${i} on B`] = await servedBy(b!, `/order-${i}`, `order-${i}-b`);
+      }
+      expect(answers).toEqual(Object.fromEntries(Object.keys(answers).map((k) => [k, '/first'])));
+    } finally {
+      // Leave nothing behind for the next tests.
+      for (const i of pairs) {
+        await admin(a!, 'DELETE', `order-${i}-first`);
+        await admin(a!, 'DELETE', `order-${i}-second`);
+      }
+      for (const s of [a!, b!]) {
+        await waitFor('the order routes to go', async () => ((await front(s, '/order-4?name=x')).status === 404 ? true : undefined), 3000);
+      }
+    }
+  });
+
+  it('an etcd value that is not JSON, or not a valid route, is logged and ignored; the other routes keep working', async () => {
+    const badJson = `${PREFIX}/bad-json`;
+    const badRoute = `${PREFIX}/bad-route`;
+    await withEtcd(async (c) => {
+      await c.put(badJson).value('{"uri": "/bad", "plugins": {');
+      await c.put(badRoute).value(JSON.stringify({ uri: '/bad2', plugins: { 'aws-lambda': { function_uri: `${standIn!.url}/x`, timeout: 50 } } }));
+      await c.put(`${PREFIX}/direct`).value(route('/aws-direct', standIn!, '/direct'));
+    });
+    for (const s of [a!, b!]) {
+      await waitFor('the direct route', serves(s, '/aws-direct', 'direct'), 3000);
+      await waitFor('both bad values to be logged', async () => {
+        const lines = s.logLines().filter((l) => String(l.msg).startsWith('etcd route ignored'));
+        return lines.some((l) => l.key === badJson) && lines.some((l) => l.key === badRoute) ? true : undefined;
+      }, 3000);
+      const lines = s.logLines().filter((l) => String(l.msg).startsWith('etcd route ignored'));
+      const routeLine = lines.find((l) => l.key === badRoute);
+      expect(String(routeLine?.msg)).toContain('route "bad-route"');
+      expect(String(routeLine?.msg)).toContain('plugins.aws-lambda.timeout');
+      expect(lines.filter((l) => l.key === badJson)).toHaveLength(1);
+      expect(await serves(s, '/aws', 'still')()).toBe(true);
+      expect((await front(s, '/bad2?name=x')).status).toBe(404);
+      const list = await call(`http://${s.adminAddress}/apisix/admin/routes`, 'GET', undefined, { 'x-api-key': ADMIN_KEY });
+      expect((list.json.list as Array<{ key: string }>).map((i) => i.key).sort()).toEqual(['/apisix/routes/1', '/apisix/routes/direct']);
+    }
+    await withEtcd(async (c) => {
+      await c.delete().key(badJson);
+      await c.delete().key(badRoute);
+      await c.delete().key(`${PREFIX}/direct`);
+    });
+    for (const s of [a!, b!]) await waitFor('direct to go', async () => ((await front(s, '/aws-direct?name=x')).status === 404 ? true : undefined), 3000);
+  });
+
+  it('etcd down: both keep serving, each logs the outage once, writes fail with 5xx; etcd back: resync, logged once, a direct change reaches both', async () => {
+    const stoppedAt = Date.now();
+    await etcd!.stop('SIGTERM');
+    // etcd re-raises SIGTERM after its graceful stop (exit code null); the harness's SIGKILL
+    // fallback would have said so in the output.
+    expect(etcd!.output()).not.toContain('did not stop within');
+    expect(() => process.kill(etcd!.pid, 0)).toThrow();
+    expect(await canConnect(clientPort)).toBe(false);
+
+    // A few seconds without etcd: every request still answered from the last known routes.
+    const failures: string[] = [];
+    while (Date.now() - stoppedAt < 3000) {
+      for (const [name, s] of [['A', a!], ['B', b!]] as const) {
+        const res = await front(s, '/aws?name=outage');
+        if (res.body !== '"Hello, outage!"') failures.push(`${name}: ${res.status} ${res.body}`);
+      }
+      await sleep(100);
+    }
+    expect(failures).toEqual([]);
+
+    const putStarted = Date.now();
+    const refused = await admin(a!, 'PUT', 'outage', route('/aws-outage', standIn!, '/outage'));
+    const refusedMs = Date.now() - putStarted;
+    expect(refused.status).toBeGreaterThanOrEqual(500);
+    expect(refused.status).toBeLessThan(600);
+    expect(typeof refused.json.error_msg).toBe('string');
+    expect((await front(a!, '/aws-outage?name=x')).status).toBe(404);
+    const deleteRefused = await admin(b!, 'DELETE', '1');
+    expect(deleteRefused.status).toBeGreaterThanOrEqual(500);
+    expect(await serves(b!, '/aws', 'kept')()).toBe(true);
+
+    await sleep(1000);
+    const outageLines = { A: countLogs(a!, 'etcd unreachable'), B: countLogs(b!, 'etcd unreachable') };
+    expect(outageLines).toEqual({ A: 1, B: 1 });
+    const outageLoggedMs = Math.max(
+      ...[a!, b!].map((s) => Number(s.logLines().find((l) => String(l.msg).includes('etcd unreachable'))?.time) - stoppedAt),
+    );
+    const otherWarnings = [a!, b!].map((s) => s.logLines().filter((l) => (l.level as number) >= 40 && !String(l.msg).includes('etcd unreachable')).length);
+    timings.push(
+      `outage: logged ${outageLoggedMs} ms after etcd was stopped; admin PUT refused (${refused.status}) in ${refusedMs} ms; ` +
+        `other warn/error lines so far: ${otherWarnings.join(' / ')} (A / B)`,
+    );
+
+    // etcd back, same data dir and ports; an operator changes the routes directly in etcd.
+    etcd = await startEtcd();
+    const backAt = Date.now();
+    await withEtcd((c) => c.put(`${PREFIX}/2`).value(route('/aws-new', standIn!, '/new')).exec());
+    const [onA, onB] = await Promise.all([
+      waitFor('A to serve /aws-new', serves(a!, '/aws-new', 'new'), RECOVERY_DEADLINE_MS, 50),
+      waitFor('B to serve /aws-new', serves(b!, '/aws-new', 'new'), RECOVERY_DEADLINE_MS, 50),
+    ]);
+    await waitFor('both to log the recovery', async () => (countLogs(a!, 'etcd reachable again') > 0 && countLogs(b!, 'etcd reachable again') > 0 ? true : undefined), RECOVERY_DEADLINE_MS, 50);
+    const resyncMs = [a!, b!].map((s) => Number(s.logLines().find((l) => String(l.msg).includes('etcd reachable again'))?.time) - backAt);
+    timings.push(
+      `recovery: resync logged ${resyncMs.join(' / ')} ms (A / B) after etcd was healthy again; ` +
+        `the direct change served ${onA.elapsedMs} / ${onB.elapsedMs} ms after the put`,
+    );
+
+    await sleep(1000);
+    expect({ A: countLogs(a!, 'etcd reachable again'), B: countLogs(b!, 'etcd reachable again') }).toEqual({ A: 1, B: 1 });
+    expect({ A: countLogs(a!, 'etcd unreachable'), B: countLogs(b!, 'etcd unreachable') }).toEqual({ A: 1, B: 1 });
+    for (const s of [a!, b!]) {
+      expect(await serves(s, '/aws', 'after')()).toBe(true);
+      expect((await front(s, '/aws-outage?name=x')).status).toBe(404);
+    }
+    // Writes work again, and still reach the other node.
+    expect([200, 201]).toContain((await admin(b!, 'PUT', 'after', route('/aws-after', standIn!, '/after'))).status);
+    await waitFor('A to serve /aws-after', serves(a!, '/aws-after', 'after'), PROPAGATION_DEADLINE_MS);
+  }, 45_000);
+});

@@ -1,0 +1,501 @@
+import { parse as parseYaml } from 'yaml';
+import {
+  DEFAULT_AWS_REGION,
+  DEFAULT_AWS_SERVICE,
+  DEFAULT_KEEPALIVE_POOL,
+  DEFAULT_KEEPALIVE_TIMEOUT_MS,
+  DEFAULT_MAX_REQ_BODY_SIZE,
+  DEFAULT_TIMEOUT_MS,
+  validateRoute,
+  validateRoutes,
+} from '../../../src/config/route-schema';
+
+const ID = 'route-under-test';
+
+/** The thrown error's code, status and message; fails when nothing is thrown. */
+function failure(fn: () => unknown): { code: unknown; status: unknown; message: string } {
+  try {
+    fn();
+  } catch (err) {
+    const e = err as { code?: unknown; status?: unknown; message?: unknown };
+    return { code: e.code, status: e.status, message: String(e.message) };
+  }
+  throw new Error('expected a validation error, but the input was accepted');
+}
+
+type Json = Record<string, unknown>;
+
+function plugin(extra: Json = {}): Json {
+  return { function_uri: 'https://x9w6z07gb9.execute-api.us-east-1.amazonaws.com/default/test-apisix', ...extra };
+}
+
+function route(extra: Json = {}, pluginExtra: Json = {}): Json {
+  return { id: ID, uri: '/aws', plugins: { 'aws-lambda': plugin(pluginExtra) }, ...extra };
+}
+
+// The three route bodies of the seed document (APISIX's aws-lambda page), verbatim, trailing comma
+// of the first one included: the Admin API reads them as JSON-ish YAML, and the id comes from the
+// URL (`/apisix/admin/routes/1`).
+const SEED_APIKEY = `
+{
+    "plugins": {
+        "aws-lambda": {
+            "function_uri": "https://x9w6z07gb9.execute-api.us-east-1.amazonaws.com/default/test-apisix",
+            "authorization": {
+                "apikey": "<Generated API Key from aws console>",
+            },
+            "ssl_verify":false
+        }
+    },
+    "uri": "/aws"
+}`;
+const SEED_IAM = `
+{
+    "plugins": {
+        "aws-lambda": {
+            "function_uri": "https://ajycz5e0v9.execute-api.us-east-1.amazonaws.com/default/test-apisix",
+            "authorization": {
+                "iam": {
+                    "accesskey": "<access key>",
+                    "secretkey": "<access key secret>"
+                }
+            },
+            "ssl_verify": false
+        }
+    },
+    "uri": "/aws"
+}`;
+const SEED_PATH_FORWARDING = `
+{
+    "plugins": {
+        "aws-lambda": {
+            "function_uri": "https://x9w6z07gb9.execute-api.us-east-1.amazonaws.com",
+            "authorization": {
+                "apikey": "<Generate API key>"
+            },
+            "ssl_verify":false
+        }
+    },
+    "uri": "/aws/*"
+}`;
+
+function seed(body: string): Json {
+  return { id: '1', ...(parseYaml(body) as Json) };
+}
+
+describe('validateRoute: defaults (APISIX aws-lambda schema)', () => {
+  it('applies every default to a minimal route', () => {
+    const r = validateRoute(route());
+    expect(r.plugins['aws-lambda']).toEqual({
+      function_uri: 'https://x9w6z07gb9.execute-api.us-east-1.amazonaws.com/default/test-apisix',
+      timeout: 3000,
+      ssl_verify: true,
+      keepalive: true,
+      keepalive_pool: 5,
+      keepalive_timeout: 60000,
+      max_req_body_size: 64 * 1024 * 1024,
+    });
+    expect(r.priority).toBe(0);
+    expect(r.status).toBe(1);
+  });
+
+  it('exports the named defaults with APISIX values', () => {
+    expect({
+      DEFAULT_TIMEOUT_MS,
+      DEFAULT_KEEPALIVE_POOL,
+      DEFAULT_KEEPALIVE_TIMEOUT_MS,
+      DEFAULT_MAX_REQ_BODY_SIZE,
+      DEFAULT_AWS_REGION,
+      DEFAULT_AWS_SERVICE,
+    }).toEqual({
+      DEFAULT_TIMEOUT_MS: 3000,
+      DEFAULT_KEEPALIVE_POOL: 5,
+      DEFAULT_KEEPALIVE_TIMEOUT_MS: 60000,
+      DEFAULT_MAX_REQ_BODY_SIZE: 67108864,
+      DEFAULT_AWS_REGION: 'us-east-1',
+      DEFAULT_AWS_SERVICE: 'execute-api',
+    });
+  });
+
+  it('defaults aws_region to us-east-1 and service to execute-api', () => {
+    const r = validateRoute(route({}, { authorization: { iam: { accesskey: 'AK', secret_key: 'SK' } } }));
+    expect(r.plugins['aws-lambda']?.authorization?.iam).toEqual({ accesskey: 'AK', secret_key: 'SK', aws_region: 'us-east-1', service: 'execute-api' });
+  });
+
+  it('keeps explicit values, the lower bounds included', () => {
+    const r = validateRoute(route({ priority: -3, status: 0 }, {
+      timeout: 100,
+      ssl_verify: false,
+      keepalive: false,
+      keepalive_pool: 1,
+      keepalive_timeout: 1000,
+      max_req_body_size: 1,
+      authorization: { iam: { accesskey: 'AK', secret_key: 'SK', session_token: 'TOKEN', aws_region: 'eu-west-1', service: 'lambda' } },
+    }));
+    expect(r.priority).toBe(-3);
+    expect(r.status).toBe(0);
+    expect(r.plugins['aws-lambda']).toMatchObject({
+      timeout: 100,
+      ssl_verify: false,
+      keepalive: false,
+      keepalive_pool: 1,
+      keepalive_timeout: 1000,
+      max_req_body_size: 1,
+      authorization: { iam: { accesskey: 'AK', secret_key: 'SK', session_token: 'TOKEN', aws_region: 'eu-west-1', service: 'lambda' } },
+    });
+  });
+
+  it('does not write defaults into the caller\'s object', () => {
+    const input = route();
+    const before = JSON.stringify(input);
+    validateRoute(input);
+    expect(JSON.stringify(input)).toBe(before);
+  });
+
+  it('returns a deep-frozen route', () => {
+    const r = validateRoute(route({ methods: ['GET'], hosts: ['a.example.com'], labels: { team: 'x' } }, {
+      authorization: { iam: { accesskey: 'AK', secret_key: 'SK' } },
+    }));
+    const p = r.plugins['aws-lambda'];
+    for (const obj of [r, r.plugins, p, p?.authorization, p?.authorization?.iam, r.methods, r.hosts, r.labels]) {
+      expect(Object.isFrozen(obj)).toBe(true);
+    }
+  });
+});
+
+describe('validateRoute: the seed document\'s routes validate unchanged', () => {
+  it('API key example', () => {
+    const r = validateRoute(seed(SEED_APIKEY));
+    expect(r).toMatchObject({ id: '1', uri: '/aws' });
+    expect(r.plugins['aws-lambda']).toMatchObject({
+      function_uri: 'https://x9w6z07gb9.execute-api.us-east-1.amazonaws.com/default/test-apisix',
+      authorization: { apikey: '<Generated API Key from aws console>' },
+      ssl_verify: false,
+      timeout: 3000,
+    });
+  });
+
+  it('IAM example, `secretkey` spelling read as secret_key', () => {
+    const r = validateRoute(seed(SEED_IAM));
+    expect(r.plugins['aws-lambda']?.authorization?.iam).toEqual({
+      accesskey: '<access key>',
+      secret_key: '<access key secret>',
+      aws_region: 'us-east-1',
+      service: 'execute-api',
+    });
+  });
+
+  it('path forwarding example (uri /aws/*, function_uri without a path)', () => {
+    const r = validateRoute(seed(SEED_PATH_FORWARDING));
+    expect(r.uri).toBe('/aws/*');
+    expect(r.plugins['aws-lambda']?.function_uri).toBe('https://x9w6z07gb9.execute-api.us-east-1.amazonaws.com');
+  });
+
+  it('all three as a route list', () => {
+    const list = validateRoutes([SEED_APIKEY, SEED_IAM, SEED_PATH_FORWARDING].map((b, i) => ({ ...seed(b), id: String(i + 1) })));
+    expect(list.map((r) => r.id)).toEqual(['1', '2', '3']);
+  });
+});
+
+describe('validateRoute: secretkey alias', () => {
+  it('accepts secret_key and secretkey alike', () => {
+    const a = validateRoute(route({}, { authorization: { iam: { accesskey: 'AK', secret_key: 'SK' } } }));
+    const b = validateRoute(route({}, { authorization: { iam: { accesskey: 'AK', secretkey: 'SK' } } }));
+    expect(b).toEqual(a);
+    expect(Object.keys(b.plugins['aws-lambda']?.authorization?.iam ?? {})).not.toContain('secretkey');
+  });
+
+  it.each([
+    ['secretkey first', { accesskey: 'AK', secretkey: 'S1', secret_key: 'S2' }],
+    ['secret_key first', { accesskey: 'AK', secret_key: 'S1', secretkey: 'S2' }],
+  ])('refuses both spellings (%s), naming both', (_label, iam) => {
+    const f = failure(() => validateRoute(route({}, { authorization: { iam } })));
+    expect(f.code).toBe('ERR_CONFIG_INVALID');
+    expect(f.message).toContain(`route "${ID}"`);
+    expect(f.message).toContain('"secretkey"');
+    expect(f.message).toContain('"secret_key"');
+    expect(f.message).toMatch(/give only one/);
+    expect(f.message).not.toMatch(/S1|S2/);
+  });
+
+  it('requires accesskey and a secret key', () => {
+    expect(failure(() => validateRoute(route({}, { authorization: { iam: { secret_key: 'SK' } } }))).message)
+      .toBe(`route "${ID}": plugins.aws-lambda.authorization.iam.accesskey: is required`);
+    expect(failure(() => validateRoute(route({}, { authorization: { iam: { accesskey: 'AK' } } }))).message)
+      .toBe(`route "${ID}": plugins.aws-lambda.authorization.iam.secret_key: is required`);
+  });
+});
+
+describe('validateRoute: bounds', () => {
+  it.each([
+    ['timeout', 99, '>= 100'],
+    ['timeout', 0, '>= 100'],
+    ['keepalive_pool', 0, '>= 1'],
+    ['keepalive_timeout', 999, '>= 1000'],
+    ['max_req_body_size', 0, '>= 1'],
+  ])('%s: %d is refused (%s)', (field, value, bound) => {
+    const f = failure(() => validateRoute(route({}, { [field]: value })));
+    expect(f).toEqual({
+      code: 'ERR_CONFIG_INVALID',
+      status: 400,
+      message: `route "${ID}": plugins.aws-lambda.${field}: must be ${bound} (got ${value})`,
+    });
+  });
+});
+
+describe('validateRoute: wrong types', () => {
+  it.each<[string, Json, string]>([
+    ['timeout as a string', route({}, { timeout: '3000' }), 'plugins.aws-lambda.timeout: must be an integer (got string)'],
+    ['timeout as a float', route({}, { timeout: 3000.5 }), 'plugins.aws-lambda.timeout: must be an integer (got number 3000.5)'],
+    ['ssl_verify as a string', route({}, { ssl_verify: 'false' }), 'plugins.aws-lambda.ssl_verify: must be true or false (got string)'],
+    ['keepalive as a number', route({}, { keepalive: 1 }), 'plugins.aws-lambda.keepalive: must be true or false (got number 1)'],
+    ['function_uri as a number', route({}, { function_uri: 42 }), 'plugins.aws-lambda.function_uri: must be a string (got number 42)'],
+    ['authorization as a string', route({}, { authorization: 'key' }), 'plugins.aws-lambda.authorization: must be an object (got string)'],
+    ['plugins as null', route({ plugins: null }), 'plugins: must be an object (got null)'],
+    ['methods as a string', route({ methods: 'GET' }), 'methods: must be an array (got string)'],
+    ['an unknown method', route({ methods: ['GET', 'FETCH'] }), 'methods[1]: must be one of'],
+    ['uris as a string', { id: ID, uris: '/a', plugins: {} }, 'uris: must be an array (got string)'],
+    ['an empty uris list', { id: ID, uris: [], plugins: {} }, 'uris: must have at least 1 item(s)'],
+    ['priority as a float', route({ priority: 1.5 }), 'priority: must be an integer (got number 1.5)'],
+    ['status 2', route({ status: 2 }), 'status: must be one of 0, 1 (got 2)'],
+    ['a label value as a number', route({ labels: { team: 7 } }), 'labels.team: must be a string (got number 7)'],
+    ['upstream as an array', route({ upstream: [] }), 'upstream: must be an object (got array)'],
+    ['an empty function_uri', route({}, { function_uri: '' }), 'plugins.aws-lambda.function_uri: must not be empty'],
+    ['an empty apikey', route({}, { authorization: { apikey: '' } }), 'plugins.aws-lambda.authorization.apikey: must not be empty'],
+    ['a bad region', route({}, { authorization: { iam: { accesskey: 'a', secret_key: 's', aws_region: 'US East' } } }), 'aws_region: must be an AWS region'],
+  ])('%s', (_label, input, expected) => {
+    const f = failure(() => validateRoute(input));
+    expect(f.code).toBe('ERR_CONFIG_INVALID');
+    expect(f.message.startsWith(`route "${ID}": `)).toBe(true);
+    expect(f.message).toContain(expected);
+  });
+
+  it('refuses a route that is not an object', () => {
+    expect(failure(() => validateRoute(['x'])).message).toBe('route: must be an object (got array)');
+    expect(failure(() => validateRoute(null)).code).toBe('ERR_CONFIG_INVALID');
+  });
+});
+
+describe('validateRoute: unknown fields', () => {
+  it.each<[string, Json, string, string[]]>([
+    ['on the route', route({ urii: '/x' }), 'urii', ['id', 'uri', 'uris', 'methods', 'host', 'hosts', 'priority', 'status', 'plugins', 'upstream']],
+    ['in the plugin', route({}, { time_out: 5 }), 'time_out', ['function_uri', 'authorization', 'timeout', 'ssl_verify', 'keepalive', 'keepalive_pool', 'keepalive_timeout', 'max_req_body_size']],
+    ['in iam', route({}, { authorization: { iam: { accesskey: 'a', secret_key: 's', region: 'x' } } }), 'region', ['accesskey', 'secret_key', 'session_token', 'aws_region', 'service']],
+    ['in authorization', route({}, { authorization: { api_key: 'k' } }), 'api_key', ['apikey', 'iam']],
+  ])('%s: names it and lists the known fields', (_label, input, field, known) => {
+    const f = failure(() => validateRoute(input));
+    expect(f.code).toBe('ERR_CONFIG_INVALID');
+    expect(f.message).toContain(`route "${ID}"`);
+    expect(f.message).toContain(`unknown field "${field}"`);
+    const list = /\(known fields: ([^)]*)\)/.exec(f.message)?.[1]?.split(', ');
+    expect(list).toEqual(expect.arrayContaining(known));
+  });
+});
+
+describe('validateRoute: function_uri', () => {
+  it('is required', () => {
+    const f = failure(() => validateRoute({ id: ID, uri: '/aws', plugins: { 'aws-lambda': {} } }));
+    expect(f).toEqual({ code: 'ERR_CONFIG_INVALID', status: 400, message: `route "${ID}": plugins.aws-lambda.function_uri: is required` });
+  });
+
+  it.each([
+    ['not a URL', 'not a url', /is not a valid URL/],
+    ['ftp scheme', 'ftp://example.com/fn', /must use https or http \(got "ftp"\)/],
+    ['a query', 'https://example.com/fn?x=1', /must not carry a query string or fragment/],
+    ['an empty query', 'https://example.com/fn?', /must not carry a query string or fragment/],
+    ['a fragment', 'https://example.com/fn#top', /must not carry a query string or fragment/],
+    ['user info', 'https://user:pass@example.com/fn', /must not carry user info/],
+    ['a user name only', 'https://user@example.com/fn', /must not carry user info/],
+  ])('refuses %s', (_label, uri, message) => {
+    const f = failure(() => validateRoute(route({}, { function_uri: uri })));
+    expect(f.code).toBe('ERR_CONFIG_INVALID');
+    expect(f.message).toContain(`route "${ID}": plugins.aws-lambda.function_uri: `);
+    expect(f.message).toMatch(message);
+  });
+
+  it.each(['http://127.0.0.1:9000', 'https://fn.lambda-url.eu-west-1.on.aws/', 'https://[::1]:8443/a/b/'])('accepts %s', (uri) => {
+    expect(validateRoute(route({}, { function_uri: uri })).plugins['aws-lambda']?.function_uri).toBe(uri);
+  });
+});
+
+describe('validateRoute: uri and uris', () => {
+  it.each<[string, Json, RegExp]>([
+    ['"*" in the middle', route({ uri: '/a*/b' }), /^route "route-under-test": uri: "\*" is only allowed at the end of the uri \(got "\/a\*\/b"\)$/],
+    ['"*" as a whole segment in the middle', route({ uri: '/*/b' }), /uri: "\*" is only allowed at the end/],
+    ['two "*"', route({ uri: '/a**' }), /uri: "\*" is only allowed at the end/],
+    ['a :param segment', route({ uri: '/users/:id' }), /uri: parameter segments such as ":name" are not supported; use a trailing "\*"/],
+    ['a :param segment in uris', { id: ID, uris: ['/ok', '/users/:id/x'], plugins: {} }, /uris\[1\]: parameter segments/],
+    ['"*" in the middle in uris', { id: ID, uris: ['/a*b'], plugins: {} }, /uris\[0\]: "\*" is only allowed/],
+    ['both uri and uris', { id: ID, uri: '/a', uris: ['/b'], plugins: {} }, /uris: give either "uri" or "uris", not both/],
+    ['neither uri nor uris', { id: ID, plugins: {} }, /uri: is required \(or give "uris"\)/],
+    ['both host and hosts', route({ host: 'a.example.com', hosts: ['b.example.com'] }), /hosts: give either "host" or "hosts", not both/],
+    ['a uri without a leading /', route({ uri: 'aws' }), /uri: must be a path starting with "\/"/],
+    ['a uri with a query', route({ uri: '/aws?x=1' }), /uri: must be a path starting with "\/" \(no query, no spaces\)/],
+    ['a uri with a space', route({ uri: '/a b' }), /uri: must be a path/],
+    ['repeated uris', { id: ID, uris: ['/a', '/a'], plugins: {} }, /uris: must not repeat an item/],
+    ['a bad host', route({ host: 'exa mple.com' }), /host: must be a host name/],
+    ['a wildcard in the middle of a host', route({ host: 'a.*.example.com' }), /host: must be a host name/],
+  ])('refuses %s', (_label, input, message) => {
+    const f = failure(() => validateRoute(input));
+    expect(f.code).toBe('ERR_CONFIG_INVALID');
+    expect(f.message).toContain(`route "${ID}"`);
+    expect(f.message).toMatch(message);
+  });
+
+  it('accepts a trailing * and a :colon that does not start a segment', () => {
+    expect(validateRoute(route({ uri: '/aws/*' })).uri).toBe('/aws/*');
+    expect(validateRoute(route({ uri: '/aws*' })).uri).toBe('/aws*');
+    expect(validateRoute(route({ uri: '/a:b' })).uri).toBe('/a:b');
+    expect(validateRoute({ id: ID, uris: ['/a', '/b/*'], hosts: ['*.example.com', 'x.org'], plugins: {} }).uris).toEqual(['/a', '/b/*']);
+  });
+});
+
+describe('validateRoute: ids', () => {
+  it('turns a numeric id into a string', () => {
+    expect(validateRoute(route({ id: 1 })).id).toBe('1');
+    expect(validateRoute(route({ id: 0 })).id).toBe('0');
+  });
+
+  it.each<[string, unknown, RegExp]>([
+    ['a float id', 1.5, /id: must be a string \(got number 1.5\)/],
+    ['a negative id', -1, /id: must be a string \(got number -1\)/],
+    ['an id with a slash', 'a/b', /id: must be 1 to 64 characters/],
+    ['an empty id', '', /id: must be 1 to 64 characters/],
+    ['a 65-character id', 'x'.repeat(65), /id: must be 1 to 64 characters/],
+  ])('refuses %s', (_label, id, message) => {
+    const f = failure(() => validateRoute(route({ id })));
+    expect(f.code).toBe('ERR_CONFIG_INVALID');
+    expect(f.message).toMatch(message);
+  });
+
+  it('requires an id, naming the route by idHint when given', () => {
+    const input = { uri: '/aws', plugins: {} };
+    expect(failure(() => validateRoute(input)).message).toBe('route: id: is required');
+    expect(failure(() => validateRoute(input, 'from-url')).message).toBe('route "from-url": id: is required');
+  });
+});
+
+describe('validateRoutes', () => {
+  it('validates a list and freezes it', () => {
+    const list = validateRoutes([route({ id: 'a' }), route({ id: 2 })]);
+    expect(list.map((r) => r.id)).toEqual(['a', '2']);
+    expect(Object.isFrozen(list)).toBe(true);
+  });
+
+  it('refuses duplicate ids, naming the id and the index', () => {
+    const f = failure(() => validateRoutes([route({ id: 'a' }), route({ id: 'b' }), route({ id: 'a', uri: '/other' })]));
+    expect(f.code).toBe('ERR_CONFIG_INVALID');
+    expect(f.message).toBe('route "a": id: duplicate route id (routes[2])');
+  });
+
+  it('refuses 1 and "1" as the same id', () => {
+    expect(failure(() => validateRoutes([route({ id: 1 }), route({ id: '1' })])).message).toMatch(/^route "1": id: duplicate route id/);
+  });
+
+  it('refuses a non-list and non-object items', () => {
+    expect(failure(() => validateRoutes({ id: 'a' }))).toMatchObject({ code: 'ERR_CONFIG_INVALID', message: 'routes: must be a list of route objects (got object)' });
+    expect(failure(() => validateRoutes([route({ id: 'a' }), 'b'], 'file.yaml: routes'))).toMatchObject({
+      code: 'ERR_CONFIG_INVALID',
+      message: 'file.yaml: routes[1]: must be a route object (got string)',
+    });
+  });
+
+  it('accepts an empty list', () => {
+    expect(validateRoutes([])).toEqual([]);
+  });
+});
+
+describe('every validation message names the route id', () => {
+  const invalid: Array<[string, Json]> = [
+    ['timeout', route({}, { timeout: 99 })],
+    ['keepalive_pool', route({}, { keepalive_pool: 0 })],
+    ['keepalive_timeout', route({}, { keepalive_timeout: 999 })],
+    ['unknown route field', route({ foo: 1 })],
+    ['unknown plugin field', route({}, { foo: 1 })],
+    ['missing function_uri', { id: ID, uri: '/a', plugins: { 'aws-lambda': {} } }],
+    ['missing plugins', { id: ID, uri: '/a' }],
+    ['bad URL', route({}, { function_uri: '::' })],
+    ['ftp', route({}, { function_uri: 'ftp://h/x' })],
+    ['query', route({}, { function_uri: 'https://h/x?y' })],
+    ['user info', route({}, { function_uri: 'https://u:p@h/x' })],
+    ['star', route({ uri: '/a*/b' })],
+    ['param', route({ uri: '/:x' })],
+    ['uri and uris', { ...route(), uris: ['/b'] }],
+    ['no uri', { id: ID, plugins: {} }],
+    ['iam without secret', route({}, { authorization: { iam: { accesskey: 'a' } } })],
+    ['bad service', route({}, { authorization: { iam: { accesskey: 'a', secret_key: 's', service: 'Execute API' } } })],
+    ['methods', route({ methods: ['get'] })],
+    ['host', route({ host: 'bad host' })],
+    ['_meta', route({}, { _meta: { disable: 'yes' } })],
+  ];
+
+  it.each(invalid)('%s', (_label, input) => {
+    const f = failure(() => validateRoute(input));
+    expect(f.code).toBe('ERR_CONFIG_INVALID');
+    expect(f.status).toBe(400);
+    expect(f.message).toContain(`route "${ID}"`);
+  });
+
+  it.each(invalid)('%s, inside validateRoutes', (_label, input) => {
+    expect(failure(() => validateRoutes([route({ id: 'fine' }), input])).message).toContain(`route "${ID}"`);
+  });
+});
+
+describe('no secret value in any message', () => {
+  const MARKER = 'SECRET-MARKER-7f3a9c';
+  const NUMERIC_MARKER = 8675309123;
+
+  function iam(extra: Json = {}): Json {
+    return { accesskey: 'AKIDEXAMPLE', secret_key: `${MARKER}-sk`, session_token: `${MARKER}-st`, ...extra };
+  }
+
+  // Routes holding secrets (as valid strings) that are invalid somewhere else.
+  const invalidElsewhere: Array<[string, Json]> = [
+    ['timeout out of range', route({}, { timeout: 99, authorization: { apikey: `${MARKER}-ak` } })],
+    ['unknown plugin field', route({}, { extra: true, authorization: { iam: iam() } })],
+    ['unknown iam field', route({}, { authorization: { iam: iam({ region: 'x' }) } })],
+    ['bad region', route({}, { authorization: { iam: iam({ aws_region: 'Not A Region' }) } })],
+    ['bad service', route({}, { authorization: { iam: iam({ service: 'BAD' }) } })],
+    ['missing accesskey', route({}, { authorization: { iam: { secret_key: `${MARKER}-sk`, session_token: `${MARKER}-st` } } })],
+    ['both secret spellings', route({}, { authorization: { iam: iam({ secretkey: `${MARKER}-sk2` }) } })],
+    ['both spellings, alias last', route({}, { authorization: { iam: { accesskey: 'a', secret_key: `${MARKER}-1`, secretkey: `${MARKER}-2` } } })],
+    ['bad function_uri', route({}, { function_uri: 'ftp://h/', authorization: { apikey: `${MARKER}-ak` } })],
+    ['both apikey and unknown field', route({}, { authorization: { apikey: `${MARKER}-ak`, key: 'x' } })],
+    ['bad uri', route({ uri: '/a*/b' }, { authorization: { apikey: `${MARKER}-ak` } })],
+    ['duplicate method', route({ methods: ['GET', 'GET'] }, { authorization: { iam: iam() } })],
+    // A secret written under a wrong name is still a secret.
+    ['secret under a misspelt field', route({}, { authorization: { iam: { accesskey: 'a', secret_key: 's', secretKey: `${MARKER}-typo` } } })],
+    ['secret at the wrong level', route({}, { authorization: { secret_key: `${MARKER}-lvl` } })],
+  ];
+
+  // Secrets of the wrong type: the value itself is the problem.
+  const wrongTypes: Array<[string, Json]> = [
+    ['apikey as a number', route({}, { authorization: { apikey: NUMERIC_MARKER } })],
+    ['apikey as an array', route({}, { authorization: { apikey: [MARKER] } })],
+    ['apikey as an object', route({}, { authorization: { apikey: { value: MARKER } } })],
+    ['apikey as a boolean', route({}, { authorization: { apikey: true } })],
+    ['secret_key as a number', route({}, { authorization: { iam: { accesskey: 'a', secret_key: NUMERIC_MARKER } } })],
+    ['secretkey as a number', route({}, { authorization: { iam: { accesskey: 'a', secretkey: NUMERIC_MARKER } } })],
+    ['secret_key as an array', route({}, { authorization: { iam: { accesskey: 'a', secret_key: [MARKER] } } })],
+    ['session_token as a number', route({}, { authorization: { iam: { accesskey: 'a', secret_key: 's', session_token: NUMERIC_MARKER } } })],
+    ['session_token as an object', route({}, { authorization: { iam: { accesskey: 'a', secret_key: 's', session_token: { t: MARKER } } } })],
+    ['iam as a string', route({}, { authorization: { iam: MARKER } })],
+    ['authorization as a string', route({}, { authorization: MARKER })],
+  ];
+
+  it.each([...invalidElsewhere, ...wrongTypes])('%s', (_label, input) => {
+    const f = failure(() => validateRoute(input));
+    expect(f.code).toBe('ERR_CONFIG_INVALID');
+    expect(f.message).toContain(`route "${ID}"`);
+    expect(f.message).not.toContain(MARKER);
+    expect(f.message).not.toContain(String(NUMERIC_MARKER));
+  });
+
+  it('does not echo the password of an invalid function_uri with user info', () => {
+    // A function_uri that both carries credentials and fails to parse must not print them.
+    const f = failure(() => validateRoute(route({}, { function_uri: `https://user:${MARKER}@exa mple.com/fn` })));
+    expect(f.code).toBe('ERR_CONFIG_INVALID');
+    expect(f.message).toContain('plugins.aws-lambda.function_uri');
+    expect(f.message).not.toContain(MARKER);
+  });
+});
