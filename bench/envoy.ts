@@ -1,16 +1,15 @@
 /**
  * Envoy for the bench: the `envoy-native` configuration written here (what a user would run instead
- * of the sidecar: Envoy's own aws_request_signing filter), and the checked-in configurations
- * (envoy/envoy.yaml, later envoy/envoy-ext-authz.yaml) rendered with the bench's ports exactly the way
- * the e2e tests render them. Every Envoy runs with --concurrency 1 so each setup has the same budget.
+ * of the sidecar: Envoy's own aws_request_signing filter); the checked-in configurations
+ * (envoy/envoy.yaml, envoy/envoy-ext-authz.yaml) are rendered with the bench's ports by the e2e
+ * harness's renderEnvoyConfigText. Every Envoy runs with --concurrency 1 (ENVOY_CONCURRENCY) so each
+ * setup has the same budget.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { answers200, httpRequest } from './http-request';
-import { canConnect, ManagedProcess, REPO_ROOT, spawnManaged, waitUntil } from './processes';
-
-const ENVOY_READY_TIMEOUT_MS = 20_000;
-export const ENVOY_CONCURRENCY = 1;
+import { startEnvoy, type EnvoyPorts, type EnvoyProcess } from '../test/e2e/support/processes';
+import { httpRequest } from './http-request';
+import { BENCH_SPAWN } from './processes';
 
 /** Fake, well-formed credentials: nothing leaves 127.0.0.1, nobody checks the signature. */
 export const BENCH_CREDENTIALS = {
@@ -21,19 +20,11 @@ export const BENCH_API_KEY = 'bench-api-key';
 export const AWS_REGION = 'us-east-1';
 export const AWS_SERVICE = 'execute-api';
 
-export interface EnvoyPorts {
-  readonly listener: number;
-  readonly admin: number;
-  /** The sidecar's gRPC port (unused by envoy-native). */
-  readonly sidecarGrpc: number;
-  /** Where unmatched requests (and envoy-native's `/aws/` route) go: the function nginx. */
-  readonly upstream: number;
-}
-
 /**
  * Envoy signing requests itself. `use_unsigned_payload: false` makes it buffer and hash the body like
  * the sidecar does; the credential chain is limited to the environment provider so Envoy never
  * reaches for instance metadata (169.254.169.254) or a credentials file.
+ * `ports.sidecarGrpc` is unused; `ports.defaultUpstream` is the function nginx, where `/aws/` goes.
  * Checked against Envoy 1.40 with `envoy --mode validate`.
  */
 export function nativeEnvoyConfig(ports: EnvoyPorts): string {
@@ -91,63 +82,29 @@ static_resources:
           - lb_endpoints:
               - endpoint:
                   address:
-                    socket_address: { address: 127.0.0.1, port_value: ${ports.upstream} }
+                    socket_address: { address: 127.0.0.1, port_value: ${ports.defaultUpstream} }
       circuit_breakers:
         thresholds:
           - { priority: DEFAULT, max_connections: 100000, max_pending_requests: 100000, max_requests: 100000 }
 `;
 }
 
-/**
- * A checked-in Envoy config with the bench's ports: the literal `port_value: 10000` (listener),
- * `9901` (admin), `50051` (sidecar gRPC), `8081` (default upstream), and `0.0.0.0` → `127.0.0.1`.
- */
-export function renderCheckedInConfig(relativePath: string, ports: EnvoyPorts): string {
-  let text = fs.readFileSync(path.join(REPO_ROOT, relativePath), 'utf8');
-  const swaps: ReadonlyArray<readonly [number, number, boolean]> = [
-    [10000, ports.listener, true],
-    [9901, ports.admin, true],
-    [50051, ports.sidecarGrpc, true],
-    [8081, ports.upstream, false],
-  ];
-  for (const [from, to, required] of swaps) {
-    const pattern = new RegExp(`port_value:(\\s*)${from}\\b`, 'g');
-    if (required && !pattern.test(text)) throw new Error(`${relativePath} has no "port_value: ${from}" to replace`);
-    text = text.replace(pattern, `port_value:$1${to}`);
-  }
-  return text.split('0.0.0.0').join('127.0.0.1');
-}
-
-export interface EnvoyProcess extends ManagedProcess {
-  readonly listenerPort: number;
-  readonly adminPort: number;
+export interface BenchEnvoy extends EnvoyProcess {
   readonly configFile: string;
 }
 
-export async function startEnvoy(
+/** Writes `configText` to `dir`/`name`.yaml and starts Envoy on it (the harness's flags: --concurrency 1). */
+export async function startBenchEnvoy(
   envoyBin: string,
   name: string,
   dir: string,
   configText: string,
   ports: EnvoyPorts,
   env: NodeJS.ProcessEnv,
-): Promise<EnvoyProcess> {
+): Promise<BenchEnvoy> {
   const configFile = path.join(dir, `${name}.yaml`);
   fs.writeFileSync(configFile, configText);
-  const baseId = 1 + Math.floor(Math.random() * 1_000_000);
-  const proc = spawnManaged(
-    name,
-    envoyBin,
-    ['-c', configFile, '--concurrency', String(ENVOY_CONCURRENCY), '--disable-hot-restart', '--base-id', String(baseId), '--log-level', 'warn'],
-    { env },
-  );
-  try {
-    await waitUntil(name, async () => (await answers200(ports.admin, '/ready')) && (await canConnect(ports.listener)), ENVOY_READY_TIMEOUT_MS, proc.running);
-  } catch (err) {
-    await proc.stop();
-    throw new Error(`${(err as Error).message} (config ${configFile})\n--- ${name} output ---\n${proc.output()}`);
-  }
-  return { ...proc, listenerPort: ports.listener, adminPort: ports.admin, configFile };
+  return { ...(await startEnvoy(configFile, ports, { ...BENCH_SPAWN, bin: envoyBin, name, env })), configFile };
 }
 
 /** Non-zero counters whose name mentions one of `words` (ext_proc failures, 5xx...). */

@@ -5,7 +5,8 @@
  */
 import * as path from 'node:path';
 import type { LoadResult } from './results';
-import { REPO_ROOT, runBounded } from './processes';
+import { REPO_ROOT } from '../test/e2e/support/processes';
+import { runBounded } from './processes';
 import { round } from './proc-usage';
 
 export const WRK_SCRIPT = path.join(REPO_ROOT, 'bench', 'wrk', 'report.lua');

@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { REPO_ROOT } from './processes';
+import { REPO_ROOT } from '../test/e2e/support/processes';
 
 export interface MachineInfo {
   readonly nproc: number;

@@ -5,8 +5,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { canConnect, waitReady, type ManagedProcess } from '../test/e2e/support/processes';
 import { answers200 } from './http-request';
-import { canConnect, ManagedProcess, spawnManaged, waitUntil } from './processes';
+import { spawnBench } from './processes';
 
 const NGINX_READY_TIMEOUT_MS = 10_000;
 const WANTED_OPEN_FILES = 65_536;
@@ -120,13 +121,10 @@ export async function startNginx(
   fs.writeFileSync(confFile, conf(prefix));
   const errorLog = path.join(prefix, 'logs', 'error.log');
   // -e: the error log nginx uses before it has read the config (else its compiled-in /var/log path).
-  const proc = spawnManaged(name, nginxBin, ['-p', prefix, '-e', errorLog, '-c', confFile, '-g', 'daemon off;']);
-  try {
-    await waitUntil(name, async () => (await canConnect(port)) && (readyPath === undefined || (await answers200(port, readyPath))), NGINX_READY_TIMEOUT_MS, proc.running);
-  } catch (err) {
-    await proc.stop();
-    const log = fs.existsSync(errorLog) ? fs.readFileSync(errorLog, 'utf8') : '';
-    throw new Error(`${(err as Error).message}\n--- ${name} output ---\n${proc.output()}\n--- ${errorLog} ---\n${log}`);
-  }
+  const proc = spawnBench(name, nginxBin, ['-p', prefix, '-e', errorLog, '-c', confFile, '-g', 'daemon off;']);
+  await waitReady(proc, async () => (await canConnect(port)) && (readyPath === undefined || (await answers200(port, readyPath))), {
+    timeoutMs: NGINX_READY_TIMEOUT_MS,
+    details: () => `\n--- ${errorLog} ---\n${fs.existsSync(errorLog) ? fs.readFileSync(errorLog, 'utf8') : ''}`,
+  });
   return { ...proc, port, prefix, errorLog };
 }

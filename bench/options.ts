@@ -2,7 +2,7 @@
  * `npm run bench -- [--quick | --soak] [--only a,b] ...` → options, and the durations each mode uses.
  */
 import { BenchSettings, PAYLOADS, SETUP_NAMES, SetupName } from './results';
-import { ENVOY_CONCURRENCY } from './envoy';
+import { ENVOY_CONCURRENCY } from '../test/e2e/support/processes';
 import { LARGE_RESPONSE_BYTES, SMALL_RESPONSE_BODY } from './nginx';
 import { BENCH_KEEPALIVE_POOL } from './sidecar';
 import { REQUEST_BODY_BYTES } from './request-body';

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { aggregate, cellKey } from './aggregate';
 import { barChartSvg, ChartPanel } from './chart-svg';
 import { DEFAULT_SOAK_MINUTES } from './options';
-import { REPO_ROOT } from './processes';
+import { REPO_ROOT } from '../test/e2e/support/processes';
 import { renderResultsMarkdown } from './report-markdown';
 import type { BenchResults, SoakResults } from './results';
 import { PAYLOADS } from './results';

@@ -105,14 +105,20 @@ export interface BenchSettings {
   readonly keepalivePool: number;
 }
 
-export interface BenchResults {
-  readonly kind: 'full' | 'quick' | 'partial';
+/** What every results file records about the run itself: when, how, on what, and whether it failed. */
+interface ResultsHeader {
   readonly startedAt: string;
   finishedAt?: string;
   readonly command: string;
   readonly machine: MachineInfo;
   readonly versions: Versions;
   readonly source: SourceInfo;
+  /** Set when the run stopped early: what went wrong. */
+  failure?: string;
+}
+
+export interface BenchResults extends ResultsHeader {
+  readonly kind: 'full' | 'quick' | 'partial';
   readonly settings: BenchSettings;
   readonly setups: readonly SetupRecord[];
   verification: VerificationRecord[];
@@ -126,8 +132,6 @@ export interface BenchResults {
   processOutputTails: Record<string, string>;
   /** Cores busy on the machine in the 2 s before the bench started anything (other programs). */
   busyCoresBeforeStart?: number;
-  /** Set when the run stopped early: what went wrong. */
-  failure?: string;
 }
 
 export interface SoakMinute {
@@ -141,14 +145,8 @@ export interface SoakMinute {
   readonly sidecarCpuPercent: number;
 }
 
-export interface SoakResults {
+export interface SoakResults extends ResultsHeader {
   readonly kind: 'soak';
-  readonly startedAt: string;
-  finishedAt?: string;
-  readonly command: string;
-  readonly machine: MachineInfo;
-  readonly versions: Versions;
-  readonly source: SourceInfo;
   readonly minutesPlanned: number;
   targetRps: number;
   readonly rateReference: string;
@@ -159,5 +157,4 @@ export interface SoakResults {
   minutes: SoakMinute[];
   totalErrors: number;
   sidecarLog?: { warnings: number; errors: number; firstProblems: readonly string[] };
-  failure?: string;
 }

@@ -15,7 +15,7 @@ import { measure, MeasureContext, RunSpec } from './measure';
 import { estimateSeconds, MODERATE_RATE_FRACTION, parseOptions, settingsFor, USAGE, BenchOptions } from './options';
 import { writeRequestBody } from './request-body';
 import { latestFull, latestSoak, RESULTS_MD, CHART_SVG, timestamp, writeJson, writeReport } from './output-files';
-import { sleep, stopEverything } from './processes';
+import { sleep, stopEverything } from '../test/e2e/support/processes';
 import { UsageSampler } from './proc-usage';
 import { distinctLines, renderResultsMarkdown, evaluateTargets } from './report-markdown';
 import type { BenchResults, PayloadName, RunRecord, SetupName } from './results';

@@ -5,13 +5,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BENCH_CREDENTIALS, EnvoyPorts, EnvoyProcess, nativeEnvoyConfig, renderCheckedInConfig, startEnvoy } from './envoy';
+import { freeEnvoyPorts, freePort, renderEnvoyConfigText, REPO_ROOT } from '../test/e2e/support/processes';
+import { BENCH_CREDENTIALS, BenchEnvoy, nativeEnvoyConfig, startBenchEnvoy } from './envoy';
 import { FUNCTION_PATHS, frontNginxConf, functionNginxConf, NginxProcess, startNginx } from './nginx';
-import { freePort, REPO_ROOT } from './processes';
 import type { WatchedProcess } from './proc-usage';
 import type { PayloadName, SetupName, SetupRecord } from './results';
 import { SETUP_NAMES } from './results';
-import { SidecarProcess, startBenchSidecar } from './sidecar';
+import { BenchSidecar, startBenchSidecar } from './sidecar';
 import type { ToolPaths } from './tools';
 
 export const EXT_PROC_CONFIG = 'envoy/envoy.yaml';
@@ -40,8 +40,8 @@ export interface SetupHandle {
   readonly http2: boolean;
   /** True when the request passes the sidecar (its RSS/CPU belong in the table). */
   readonly viaSidecar: boolean;
-  readonly sidecar: SidecarProcess | undefined;
-  readonly envoy: EnvoyProcess | undefined;
+  readonly sidecar: BenchSidecar | undefined;
+  readonly envoy: BenchEnvoy | undefined;
   /** Processes whose CPU/RSS are recorded during this setup's runs (the function nginx included). */
   readonly watched: readonly WatchedProcess[];
 }
@@ -76,10 +76,6 @@ export interface BenchEnvironment {
   readonly setups: ReadonlyMap<SetupName, SetupHandle>;
 }
 
-async function envoyPorts(sidecarGrpc: number, upstream: number): Promise<EnvoyPorts> {
-  return { listener: await freePort(), admin: await freePort(), sidecarGrpc, upstream };
-}
-
 /** Starts the function nginx, then everything the selected setups need. */
 export async function startEnvironment(
   tools: ToolPaths,
@@ -97,7 +93,7 @@ export async function startEnvironment(
   delete baseEnv.AWS_SECRET_ACCESS_KEY;
   delete baseEnv.AWS_SESSION_TOKEN;
 
-  const sidecarFor = async (name: SetupName): Promise<SidecarProcess> =>
+  const sidecarFor = async (name: SetupName): Promise<BenchSidecar> =>
     startBenchSidecar(`sidecar-${name}`, dir, fnPort, await freePort(), await freePort());
 
   for (const name of selected) {
@@ -106,9 +102,9 @@ export async function startEnvironment(
         setups.set(name, { name, port: fnPort, paths: FUNCTION_PATHS, http2: false, viaSidecar: false, sidecar: undefined, envoy: undefined, watched: [fnWatch] });
         break;
       case 'envoy-native': {
-        const ports = await envoyPorts(0, fnPort);
+        const ports = await freeEnvoyPorts(0, fnPort);
         const env = { ...baseEnv, AWS_ACCESS_KEY_ID: BENCH_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: BENCH_CREDENTIALS.secretAccessKey };
-        const envoy = await startEnvoy(tools.envoy, 'envoy-native', dir, nativeEnvoyConfig(ports), ports, env);
+        const envoy = await startBenchEnvoy(tools.envoy, 'envoy-native', dir, nativeEnvoyConfig(ports), ports, env);
         setups.set(name, {
           name, port: ports.listener, paths: ENVOY_PATHS, http2: true, viaSidecar: false, sidecar: undefined, envoy,
           watched: [{ role: 'envoy', pid: envoy.pid }, fnWatch],
@@ -118,9 +114,9 @@ export async function startEnvironment(
       case 'envoy-ext_proc':
       case 'envoy-ext_authz': {
         const sidecar = await sidecarFor(name);
-        const ports = await envoyPorts(sidecar.grpcPort, fnPort);
+        const ports = await freeEnvoyPorts(sidecar.grpcPort, fnPort);
         const file = name === 'envoy-ext_proc' ? EXT_PROC_CONFIG : configs.extAuthz ?? EXT_AUTHZ_CONFIG;
-        const envoy = await startEnvoy(tools.envoy, name, dir, renderCheckedInConfig(file, ports), ports, baseEnv);
+        const envoy = await startBenchEnvoy(tools.envoy, name, dir, renderEnvoyConfigText(file, ports), ports, baseEnv);
         setups.set(name, {
           name, port: ports.listener, paths: ENVOY_PATHS, http2: true, viaSidecar: true, sidecar, envoy,
           watched: [{ role: 'envoy', pid: envoy.pid }, { role: 'sidecar', pid: sidecar.pid }, fnWatch],

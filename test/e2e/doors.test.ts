@@ -10,7 +10,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
@@ -26,12 +25,15 @@ import {
   type Peers,
 } from './scenarios';
 import {
+  canConnect,
+  freeEnvoyPorts,
   freePort,
   renderEnvoyConfig,
   REPO_ROOT,
   requireBinary,
   spawnManaged,
   startEnvoy,
+  waitReady,
   type ManagedProcess,
 } from './support/processes';
 
@@ -113,35 +115,18 @@ function nginxGlobals(dir: string): string {
   return `daemon off; pid ${path.join(dir, 'nginx.pid')}; error_log ${path.join(dir, 'error.log')};`;
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 async function startNginxDoor(peers: Peers): Promise<RunningDoor> {
   const nginx = requireBinary('nginx', 'apt-get install nginx-light');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-e2e-nginx-'));
   const ports: NginxPorts = { listen: await freePort(), h2c: await freePort(), sidecarHttp: peers.httpPort };
   const confPath = renderNginxConfig(dir, ports);
   const proc = spawnManaged('nginx', nginx, ['-p', dir, '-c', confPath, '-g', nginxGlobals(dir)]);
-  let exited = false;
-  void proc.exited.then(() => (exited = true));
-  const deadline = Date.now() + NGINX_READY_TIMEOUT_MS;
-  for (;;) {
-    if (exited || Date.now() > deadline) {
-      const log = fs.existsSync(path.join(dir, 'error.log')) ? fs.readFileSync(path.join(dir, 'error.log'), 'utf8') : '';
-      await proc.stop('SIGKILL');
-      throw new Error(`nginx did not start (${confPath})\n${proc.output()}\n${log}`);
-    }
-    if ((await canConnect(ports.listen)) && (await canConnect(ports.h2c))) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const errorLog = path.join(dir, 'error.log');
+  await waitReady(proc, async () => (await canConnect(ports.listen)) && (await canConnect(ports.h2c)), {
+    timeoutMs: NGINX_READY_TIMEOUT_MS,
+    intervalMs: 50,
+    details: () => `\n(config ${confPath})\n${fs.existsSync(errorLog) ? fs.readFileSync(errorLog, 'utf8') : ''}`,
+  });
   return {
     port: ports.listen,
     http2Port: ports.h2c,
@@ -154,7 +139,7 @@ async function startNginxDoor(peers: Peers): Promise<RunningDoor> {
 }
 
 async function startEnvoyDoor(door: Exclude<Door, 'nginx'>, peers: Peers): Promise<RunningDoor> {
-  const ports = { listener: await freePort(), admin: await freePort(), sidecarGrpc: peers.grpcPort, defaultUpstream: peers.upstream.port };
+  const ports = await freeEnvoyPorts(peers.grpcPort, peers.upstream.port);
   const envoy = await startEnvoy(renderEnvoyConfig(ENVOY_TEMPLATES[door], ports), ports);
   return { port: ports.listener, http2Port: ports.listener, proc: envoy, stop: async () => void (await envoy.stop()) };
 }

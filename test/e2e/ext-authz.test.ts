@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { startStandIn, type StandIn } from '../../demo/lambda-stand-in';
 import { generateTlsMaterial, type TlsMaterial } from '../../demo/tls';
 import {
+  freeEnvoyPorts,
   freePort,
   renderEnvoyConfig,
   requireBinary,
@@ -109,14 +110,14 @@ describe('envoy/envoy-ext-authz.yaml with the sidecar', () => {
       { env: { NODE_EXTRA_CA_CERTS: tls.caCertPath } },
     );
 
-    ports = { listener: await freePort(), admin: await freePort(), sidecarGrpc: grpcPort, defaultUpstream: upstream.port };
+    ports = await freeEnvoyPorts(grpcPort, upstream.port);
     const configPath = renderEnvoyConfig(ENVOY_CONFIG, ports);
     envoy = await startEnvoy(configPath, ports);
 
-    perRoutePorts = { listener: await freePort(), admin: await freePort(), sidecarGrpc: grpcPort, defaultUpstream: upstream.port };
+    perRoutePorts = await freeEnvoyPorts(grpcPort, upstream.port);
     perRouteEnvoy = await startEnvoy(uncommentPerRouteExample(renderEnvoyConfig(ENVOY_CONFIG, perRoutePorts)), perRoutePorts);
 
-    shortTimeoutPorts = { listener: await freePort(), admin: await freePort(), sidecarGrpc: grpcPort, defaultUpstream: upstream.port };
+    shortTimeoutPorts = await freeEnvoyPorts(grpcPort, upstream.port);
     const shortConfig = renderEnvoyConfig(ENVOY_CONFIG, shortTimeoutPorts, { 'timeout: 60s': `timeout: ${SHORT_CHECK_TIMEOUT}` });
     expect(fs.readFileSync(shortConfig, 'utf8')).toContain(`timeout: ${SHORT_CHECK_TIMEOUT}`);
     shortTimeoutEnvoy = await startEnvoy(shortConfig, shortTimeoutPorts);

@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { API_KEY, receivedHeader, send, sendHttp1, sha256Hex, sidecarErrors, startPeers, type Peers } from './scenarios';
-import { freePort, renderEnvoyConfig, startEnvoy, type EnvoyProcess } from './support/processes';
+import { freeEnvoyPorts, renderEnvoyConfig, sleep, startEnvoy, waitFor, type EnvoyProcess } from './support/processes';
 
 jest.setTimeout(60_000);
 
@@ -16,6 +16,9 @@ const PROCESS_METHOD = '/envoy.service.ext_proc.v3.ExternalProcessor/Process';
 const HEALTH_CHECK_METHOD = '/grpc.health.v1.Health/Check';
 /** HealthCheckResponse { status: SERVING (1) }: field 1, varint. */
 const HEALTH_SERVING = Buffer.from([0x08, 0x01]);
+
+/** How long the drain test waits for each step. */
+const WAIT_MS = 5_000;
 
 /** Envoy routes that name the sidecar route through ExtProcPerRoute gRPC metadata. */
 const CATCH_ALL_ROUTE = '- match: { prefix: "/" }';
@@ -40,7 +43,7 @@ let envoyPort = 0;
 
 beforeAll(async () => {
   peers = await startPeers({ sidecarArgs: ['--drain-timeout-ms', '5000'] });
-  const ports = { listener: await freePort(), admin: await freePort(), sidecarGrpc: peers.grpcPort, defaultUpstream: peers.upstream.port };
+  const ports = await freeEnvoyPorts(peers.grpcPort, peers.upstream.port);
   const config = renderEnvoyConfig('envoy/envoy.yaml', ports, { [CATCH_ALL_ROUTE]: NAMED_ROUTES });
   envoy = await startEnvoy(config, ports);
   envoyPort = ports.listener;
@@ -50,18 +53,6 @@ afterAll(async () => {
   await envoy?.stop();
   await peers?.close();
 });
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 function isAlive(pid: number): boolean {
   try {
@@ -261,15 +252,15 @@ describe('SIGTERM (last: it stops the sidecar)', () => {
     socket.on('data', (chunk: string) => (raw += chunk));
     socket.on('error', () => undefined);
     socket.write('GET /aws?name=Direct HTTP/1.1\r\nhost: 127.0.0.1\r\nx-stand-in-delay-ms: 1000\r\n\r\n');
-    await waitFor('both slow requests to reach the function', () => peers!.received().length >= 2);
+    await waitFor('both slow requests to reach the function', () => peers!.received().length >= 2, WAIT_MS);
 
     sidecar.stop('SIGTERM', 10_000).catch(() => undefined);
-    await waitFor('the sidecar to start draining', () => sidecar.logLines().some((l) => l.msg === 'draining'));
+    await waitFor('the sidecar to start draining', () => sidecar.logLines().some((l) => l.msg === 'draining'), WAIT_MS);
     socket.write('GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n');
 
     const res = await viaEnvoy;
     expect({ status: res.status, body: res.body.toString('utf8') }).toEqual({ status: 200, body: '"Hello, Drain!"' });
-    await waitFor('both HTTP front answers', () => (raw.match(/HTTP\/1\.1 \d{3}/g) ?? []).length >= 2);
+    await waitFor('both HTTP front answers', () => (raw.match(/HTTP\/1\.1 \d{3}/g) ?? []).length >= 2, WAIT_MS);
     socket.end();
     const statuses = raw.match(/HTTP\/1\.1 \d{3}/g);
     expect(statuses).toEqual(['HTTP/1.1 200', 'HTTP/1.1 503']);

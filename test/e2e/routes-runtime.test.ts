@@ -18,20 +18,24 @@ import { Pool } from 'undici';
 import { generateTlsMaterial } from '../../demo/tls';
 import { startStandIn, type StandIn } from '../../demo/lambda-stand-in';
 import {
+  freeEnvoyPorts,
   freePort,
   REPO_ROOT,
   renderEnvoyConfig,
   requireBinary,
+  sleep,
   spawnManaged,
   startEnvoy,
   startPlainUpstream,
   startSidecar,
   stopAll,
+  waitFor,
   type EnvoyPorts,
   type EnvoyProcess,
   type PlainUpstream,
   type SidecarProcess,
 } from './support/processes';
+import { SEED_PUT_APIKEY, SEED_PUT_DISABLE_PLUGIN, SEED_PUT_IAM, SEED_PUT_PATH_FORWARDING } from '../support/seed-routes';
 
 const execFileAsync = promisify(execFile);
 
@@ -42,79 +46,14 @@ const LOAD_CONCURRENCY = 20;
 const LOAD_DURATION_MS = 3000;
 const RELOAD_DEADLINE_MS = 1000;
 
-// ---- verbatim from APISIX docs/en/latest/plugins/aws-lambda.md -----------------------------
-
-const SEED_PUT_APIKEY = `
-{
-    "plugins": {
-        "aws-lambda": {
-            "function_uri": "https://x9w6z07gb9.execute-api.us-east-1.amazonaws.com/default/test-apisix",
-            "authorization": {
-                "apikey": "<Generated API Key from aws console>",
-            },
-            "ssl_verify":false
-        }
-    },
-    "uri": "/aws"
-}`;
-
-const SEED_PUT_IAM = `
-{
-    "plugins": {
-        "aws-lambda": {
-            "function_uri": "https://ajycz5e0v9.execute-api.us-east-1.amazonaws.com/default/test-apisix",
-            "authorization": {
-                "iam": {
-                    "accesskey": "<access key>",
-                    "secretkey": "<access key secret>"
-                }
-            },
-            "ssl_verify": false
-        }
-    },
-    "uri": "/aws"
-}`;
-
-const SEED_PUT_PATH_FORWARDING = `
-{
-    "plugins": {
-        "aws-lambda": {
-            "function_uri": "https://x9w6z07gb9.execute-api.us-east-1.amazonaws.com",
-            "authorization": {
-                "apikey": "<Generate API key>"
-            },
-            "ssl_verify":false
-        }
-    },
-    "uri": "/aws/*"
-}`;
-
-const SEED_PUT_DISABLE_PLUGIN = `
-{
-    "uri": "/aws",
-    "plugins": {},
-    "upstream": {
-        "type": "roundrobin",
-        "nodes": {
-            "127.0.0.1:1980": 1
-        }
-    }
-}`;
-
 /** The documentation's function origins: the only part of function_uri we replace (by the stand-in's). */
 const DOC_ORIGIN_APIKEY = 'https://x9w6z07gb9.execute-api.us-east-1.amazonaws.com';
 const DOC_ORIGIN_IAM = 'https://ajycz5e0v9.execute-api.us-east-1.amazonaws.com';
-
-// ---------------------------------------------------------------------------------------------
 
 interface Answer {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: string;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function tempDir(prefix: string): string {
@@ -155,21 +94,6 @@ function parseCurlI(out: string): { statusLine: string; headers: Record<string, 
     if (colon > 0) headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
   }
   return { statusLine, headers, body: at === -1 ? '' : out.slice(at + 4) };
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 10): Promise<{ value: T; elapsedMs: number }> {
-  const started = Date.now();
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return { value, elapsedMs: Date.now() - started };
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : ` (last error: ${String(last)})`}`);
-    await sleep(intervalMs);
-  }
 }
 
 type Counters = Map<string, number>;
@@ -235,7 +159,7 @@ describe('routes at runtime through Envoy', () => {
   beforeAll(async () => {
     requireBinary('envoy');
     upstream = await startPlainUpstream();
-    ports = { listener: await freePort(), admin: await freePort(), sidecarGrpc: await freePort(), defaultUpstream: upstream.port };
+    ports = await freeEnvoyPorts(await freePort(), upstream.port);
     standInA = await startStandIn({ apiKey: KEY_A });
     standInB = await startStandIn({ apiKey: KEY_B });
     envoy = await startEnvoy(renderEnvoyConfig('envoy/envoy.yaml', ports), ports);
@@ -388,7 +312,7 @@ describe('routes at runtime through Envoy', () => {
       const s = sidecar;
       const refusal = (): Record<string, unknown>[] =>
         s.logLines().filter((l) => String(l.msg).includes('route "2"') && String(l.msg).includes('plugins.aws-lambda.timeout'));
-      await waitFor('the refusal log line', async () => (refusal().length > 0 ? true : undefined), 2000);
+      await waitFor('the refusal log line', () => refusal().length > 0, 2000, 10);
 
       // Keep sending for a while: the old routes serve, the half-made change never does.
       const failures: string[] = [];

@@ -1,6 +1,7 @@
 /**
- * Real processes for the end-to-end suites: Envoy, nginx, etcd and the built sidecar, each on free
- * loopback ports, always killed in the end (even when a test fails or jest exits early).
+ * Real processes for the end-to-end suites and the bench: Envoy, nginx, etcd and the built sidecar,
+ * each on free loopback ports, always killed in the end (even when a test fails, jest exits early or
+ * the bench is interrupted).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -9,17 +10,22 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
+/** The checkout: the nearest folder with a package.json (this file also runs compiled, from build/). */
+export const REPO_ROOT = findRepoRoot(__dirname);
 
-const OUTPUT_LIMIT_BYTES = 200 * 1024;
+const OUTPUT_LIMIT_CHARS = 256 * 1024;
 const LOG_LINES_LIMIT = 50_000;
 const DEFAULT_STOP_TIMEOUT_MS = 5_000;
 const DEFAULT_SIDECAR_READY_TIMEOUT_MS = 15_000;
 const ENVOY_READY_TIMEOUT_MS = 20_000;
 const READY_POLL_INTERVAL_MS = 100;
+const DEFAULT_WAIT_FOR_INTERVAL_MS = 5;
 // After 'exit', stdio may stay open if a grandchild inherited it: don't wait for 'close' forever.
 const CLOSE_AFTER_EXIT_GRACE_MS = 500;
+/** Every Envoy gets one worker thread, so the bench's setups share the same budget. */
+export const ENVOY_CONCURRENCY = 1;
 
+// nginx and etcd live in /usr/sbin, often not on a normal user's PATH.
 const EXTRA_BINARY_DIRS = ['/usr/sbin', '/usr/local/bin', '/usr/local/sbin', '/sbin', '/usr/bin'];
 
 const INSTALL_HINTS: Record<'envoy' | 'nginx' | 'etcd', string> = {
@@ -28,17 +34,30 @@ const INSTALL_HINTS: Record<'envoy' | 'nginx' | 'etcd', string> = {
   etcd: 'apt-get install etcd-server',
 };
 
+function findRepoRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
+  }
+}
+
+/** Absolute path of an executable in PATH or the usual sbin/bin folders, or undefined. */
+export function findBinary(name: string): string | undefined {
+  const pathDirs = (process.env.PATH ?? '').split(path.delimiter).filter((dir) => dir !== '');
+  for (const dir of new Set([...pathDirs, ...EXTRA_BINARY_DIRS])) {
+    const candidate = path.join(dir, name);
+    if (isExecutableFile(candidate)) return candidate;
+  }
+  return undefined;
+}
+
 /**
  * Absolute path of a binary the e2e suites cannot run without. Throws (never skips): a missing
  * binary is a broken test machine, not a reason to pass.
  */
 export function requireBinary(name: 'envoy' | 'nginx' | 'etcd', installHint?: string): string {
-  const pathDirs = (process.env.PATH ?? '').split(path.delimiter).filter((dir) => dir !== '');
-  const searched = [...new Set([...pathDirs, ...EXTRA_BINARY_DIRS])];
-  for (const dir of searched) {
-    const candidate = path.join(dir, name);
-    if (isExecutableFile(candidate)) return candidate;
-  }
+  const found = findBinary(name);
+  if (found !== undefined) return found;
   throw new Error(
     `${name} is required by the end-to-end tests but was not found in PATH or ${EXTRA_BINARY_DIRS.join(', ')}. ` +
       `Install it: ${installHint ?? INSTALL_HINTS[name]}` +
@@ -69,22 +88,66 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** true when something accepts a TCP connection on 127.0.0.1:port. */
+export function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Polls `probe` every intervalMs until it returns a value (undefined, false or a rejection: not
+ * yet); resolves with the value and how long it took, throws after timeoutMs naming `what` and the
+ * last error.
+ */
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs: number,
+  intervalMs = DEFAULT_WAIT_FOR_INTERVAL_MS,
+): Promise<{ value: T; elapsedMs: number }> {
+  const started = Date.now();
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return { value, elapsedMs: Date.now() - started };
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : ` (last error: ${String(last)})`}`);
+    await sleep(intervalMs);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Process tracking. Two nets, because one is not enough:
 // - `liveChildren` + process.on('exit') kill everything when a plain node process ends;
 // - under jest that listener never fires (the test sandbox gets its own `process` object, checked
 //   with jest 29), so every child also gets a tiny /bin/sh watchdog that SIGKILLs the child's
-//   process group once this process is gone (a crash, a timeout, a forgotten stop()). The
-//   watchdog exits by itself as soon as the group is empty.
+//   process group once this process is gone (a crash, a timeout, a forgotten stop(), a SIGKILLed
+//   bench). The watchdog exits by itself as soon as the group is empty.
 
-const liveChildren = new Set<ChildProcess>();
+// Invariant: holds exactly the children started and not yet seen exiting, with their handles.
+const liveChildren = new Map<ChildProcess, ManagedProcess>();
 
 const KILL_GROUP_WHEN_PARENT_GONE =
   'while kill -0 "$1" 2>/dev/null; do kill -0 -"$2" 2>/dev/null || exit 0; sleep 1; done; kill -9 -"$2" 2>/dev/null';
 const REMOVE_DIR_WHEN_PARENT_GONE = 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; rm -rf -- "$2"';
+/** Raise the soft open-files limit to the hard one, then become the real command (same pid). */
+const EXEC_WITH_FD_LIMIT = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"';
 
 function armWatchdog(script: string, target: string): void {
-  const watchdog = spawn('/bin/sh', ['-c', script, 'e2e-watchdog', String(process.pid), target], {
+  const watchdog = spawn('/bin/sh', ['-c', script, 'process-watchdog', String(process.pid), target], {
     detached: true,
     stdio: 'ignore',
   });
@@ -107,7 +170,7 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 }
 
 process.on('exit', () => {
-  for (const child of liveChildren) killGroup(child, 'SIGKILL');
+  for (const child of liveChildren.keys()) killGroup(child, 'SIGKILL');
 });
 
 function makeTempDir(prefix: string): string {
@@ -119,47 +182,49 @@ function makeTempDir(prefix: string): string {
 // ---------------------------------------------------------------------------------------------
 
 export interface ManagedProcess {
-  name: string;
-  pid: number;
-  /** Captured stdout+stderr so far (the last 200 KB). */
+  readonly name: string;
+  readonly pid: number;
+  /** Captured stdout+stderr so far (the newest 256 KiB, whole lines). */
   output(): string;
-  /** Signal the process (default SIGTERM), SIGKILL it after timeoutMs; resolves to the exit code. */
+  running(): boolean;
+  /** Signal the process group (default SIGTERM), SIGKILL it after timeoutMs; resolves to the exit code. */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
   /** Resolves with the exit code (null when a signal ended it) once the process is gone. */
-  exited: Promise<number | null>;
+  readonly exited: Promise<number | null>;
 }
 
-interface SpawnHooks {
-  onStdoutLine?: (line: string) => void;
+export interface SpawnOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  /** Each complete stdout line, as it arrives. */
+  readonly onStdoutLine?: (line: string) => void;
+  /**
+   * Keep this process's event loop alive while the child runs, as Node does by default (the bench).
+   * Off by default: a forgotten process must not keep jest alive; the watchdog kills it.
+   */
+  readonly ref?: boolean;
+  /** Start through `/bin/sh` with the soft open-files limit raised to the hard one (same pid): for load. */
+  readonly raiseOpenFilesLimit?: boolean;
+  /** stop()'s default SIGTERM → SIGKILL grace. */
+  readonly stopTimeoutMs?: number;
 }
 
-export function spawnManaged(
-  name: string,
-  cmd: string,
-  args: string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
-): ManagedProcess {
-  return spawnWithHooks(name, cmd, args, opts, {});
-}
-
-function spawnWithHooks(
-  name: string,
-  cmd: string,
-  args: string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string },
-  hooks: SpawnHooks,
-): ManagedProcess {
-  const child = spawn(cmd, args, {
+export function spawnManaged(name: string, cmd: string, args: readonly string[], opts: SpawnOptions = {}): ManagedProcess {
+  const [file, argv] = opts.raiseOpenFilesLimit === true ? ['/bin/sh', ['-c', EXEC_WITH_FD_LIMIT, name, cmd, ...args]] : [cmd, [...args]];
+  const child = spawn(file, argv, {
     env: opts.env ?? process.env,
     cwd: opts.cwd ?? REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
-  // Invariant: `captured` holds at most OUTPUT_LIMIT_BYTES characters, the newest ones.
+  // Invariant: `captured` holds at most OUTPUT_LIMIT_CHARS characters, the newest whole lines.
   let captured = '';
   const append = (text: string): void => {
     captured += text;
-    if (captured.length > OUTPUT_LIMIT_BYTES) captured = captured.slice(-OUTPUT_LIMIT_BYTES);
+    if (captured.length > OUTPUT_LIMIT_CHARS) {
+      captured = captured.slice(-OUTPUT_LIMIT_CHARS);
+      captured = captured.slice(captured.indexOf('\n') + 1); // no half line at the start
+    }
   };
 
   let spawnError: Error | undefined;
@@ -171,33 +236,35 @@ function spawnWithHooks(
     throw new Error(`could not start ${name} (${cmd} ${args.join(' ')}): check the command exists`);
   }
   const pid = child.pid;
-  liveChildren.add(child);
   armWatchdog(KILL_GROUP_WHEN_PARENT_GONE, String(pid));
 
   // Invariant: `pendingLine` is the stdout text after the last newline seen.
   let pendingLine = '';
+  const onLine = opts.onStdoutLine;
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (chunk: string) => {
     append(chunk);
-    if (hooks.onStdoutLine === undefined) return;
+    if (onLine === undefined) return;
     const lines = (pendingLine + chunk).split('\n');
     pendingLine = lines.pop() ?? '';
-    for (const line of lines) hooks.onStdoutLine(line);
+    for (const line of lines) onLine(line);
   });
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', append);
 
+  let isRunning = true;
   const exited = new Promise<number | null>((resolve) => {
     let code: number | null = null;
     let settled = false;
     const settle = (): void => {
       if (settled) return;
       settled = true;
-      if (pendingLine !== '' && hooks.onStdoutLine !== undefined) hooks.onStdoutLine(pendingLine);
+      if (pendingLine !== '' && onLine !== undefined) onLine(pendingLine);
       pendingLine = '';
       resolve(code);
     };
     child.once('exit', (exitCode, signal) => {
+      isRunning = false;
       code = exitCode;
       if (signal !== null) append(`\n[${name} ended by ${signal}]\n`);
       liveChildren.delete(child);
@@ -208,22 +275,24 @@ function spawnWithHooks(
     child.once('close', settle);
     child.once('error', () => {
       if (child.exitCode === null && child.signalCode === null && spawnError !== undefined) {
+        isRunning = false;
         liveChildren.delete(child);
         settle();
       }
     });
   });
 
-  // A forgotten process must not keep jest alive; the exit handler kills it.
-  child.unref();
-  (child.stdout as unknown as net.Socket).unref?.();
-  (child.stderr as unknown as net.Socket).unref?.();
+  if (opts.ref !== true) {
+    child.unref();
+    (child.stdout as unknown as net.Socket).unref?.();
+    (child.stderr as unknown as net.Socket).unref?.();
+  }
 
   const stop = async (
     signal: NodeJS.Signals = 'SIGTERM',
-    timeoutMs: number = DEFAULT_STOP_TIMEOUT_MS,
+    timeoutMs: number = opts.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
   ): Promise<number | null> => {
-    if (child.exitCode !== null || child.signalCode !== null) return exited;
+    if (!isRunning) return exited;
     killGroup(child, signal);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
@@ -239,7 +308,9 @@ function spawnWithHooks(
     return result;
   };
 
-  return { name, pid, output: () => captured, stop, exited };
+  const proc: ManagedProcess = { name, pid, output: () => captured, running: () => isRunning, stop, exited };
+  liveChildren.set(child, proc);
+  return proc;
 }
 
 /** Stop every given process (undefined entries are skipped, so afterAll can pass them blindly). */
@@ -247,57 +318,86 @@ export async function stopAll(...procs: Array<ManagedProcess | undefined | null>
   await Promise.all(procs.map((proc) => proc?.stop()));
 }
 
+/** Stops every process started here and still running, each with its own stop grace. */
+export async function stopEverything(): Promise<void> {
+  await stopAll(...liveChildren.values());
+}
+
+/**
+ * Polls `ready` until it is true. When `proc` exits first or timeoutMs passes, SIGKILLs it and
+ * throws with its output, then `details` (the config file, an error log...).
+ */
+export async function waitReady(
+  proc: ManagedProcess,
+  ready: () => Promise<boolean>,
+  opts: { timeoutMs: number; intervalMs?: number; details?: () => string },
+): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  try {
+    for (;;) {
+      if (!proc.running()) throw new Error(`${proc.name} exited before it was ready`);
+      if (await ready()) return;
+      if (Date.now() > deadline) throw new Error(`${proc.name} not ready within ${opts.timeoutMs} ms`);
+      await sleep(opts.intervalMs ?? READY_POLL_INTERVAL_MS);
+    }
+  } catch (err) {
+    await proc.stop('SIGKILL');
+    throw new Error(`${(err as Error).message}\n--- ${proc.name} output ---\n${proc.output()}${opts.details?.() ?? ''}`);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The sidecar
 
 export interface SidecarProcess extends ManagedProcess {
-  grpcAddress: string;
-  httpAddress?: string;
-  adminAddress?: string;
-  /** Every JSON log line printed on stdout so far, parsed. */
+  readonly grpcAddress: string;
+  readonly httpAddress?: string;
+  readonly adminAddress?: string;
+  /** Every JSON log line printed on stdout so far, parsed (the first 50,000). */
   logLines(): Array<Record<string, unknown>>;
 }
 
+export interface SidecarOptions extends Omit<SpawnOptions, 'onStdoutLine'> {
+  /** The process's name in messages (default "sidecar"). */
+  readonly name?: string;
+  readonly readyTimeoutMs?: number;
+  /** Each JSON log line, parsed, with its text. */
+  readonly onLogLine?: (line: Record<string, unknown>, text: string) => void;
+}
+
 /** Runs `node dist/cli.js ...args` and resolves when it logs `msg: "listening"`. */
-export async function startSidecar(
-  args: string[],
-  opts: { env?: NodeJS.ProcessEnv; readyTimeoutMs?: number } = {},
-): Promise<SidecarProcess> {
+export async function startSidecar(args: readonly string[], opts: SidecarOptions = {}): Promise<SidecarProcess> {
+  const name = opts.name ?? 'sidecar';
   const cli = path.join(REPO_ROOT, 'dist', 'cli.js');
   if (!fs.existsSync(cli)) {
-    throw new Error(`${cli} is missing: build first (npm run build; npm test and npm run test:e2e do it)`);
+    throw new Error(`${cli} is missing: build first (npm run build; npm test, npm run test:e2e and npm run bench do it)`);
   }
   const readyTimeoutMs = opts.readyTimeoutMs ?? DEFAULT_SIDECAR_READY_TIMEOUT_MS;
   const logLines: Array<Record<string, unknown>> = [];
   let onListening: ((line: Record<string, unknown>) => void) | undefined;
 
-  const proc = spawnWithHooks(
-    'sidecar',
-    process.execPath,
-    [cli, ...args],
-    { env: { ...process.env, ...opts.env }, cwd: REPO_ROOT },
-    {
-      onStdoutLine: (text) => {
-        const line = parseJsonLine(text);
-        if (line === undefined) return;
-        if (logLines.length < LOG_LINES_LIMIT) logLines.push(line);
-        if (line.msg === 'listening' && onListening !== undefined) onListening(line);
-      },
+  const proc = spawnManaged(name, process.execPath, [cli, ...args], {
+    ...opts,
+    env: { ...process.env, ...opts.env },
+    cwd: REPO_ROOT,
+    onStdoutLine: (text) => {
+      const line = parseJsonLine(text);
+      if (line === undefined) return;
+      if (logLines.length < LOG_LINES_LIMIT) logLines.push(line);
+      opts.onLogLine?.(line, text);
+      if (line.msg === 'listening' && onListening !== undefined) onListening(line);
     },
-  );
+  });
 
   let timer: NodeJS.Timeout | undefined;
   try {
     const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
       onListening = resolve;
-      timer = setTimeout(
-        () => reject(new Error(`sidecar did not log "listening" within ${readyTimeoutMs} ms`)),
-        readyTimeoutMs,
-      );
-      void proc.exited.then((code) => reject(new Error(`sidecar exited (code ${code}) before listening`)));
+      timer = setTimeout(() => reject(new Error(`${name} did not log "listening" within ${readyTimeoutMs} ms`)), readyTimeoutMs);
+      void proc.exited.then((code) => reject(new Error(`${name} exited (code ${code}) before listening`)));
     });
     if (typeof listening.grpcAddress !== 'string') {
-      throw new Error('sidecar logged "listening" without a grpcAddress');
+      throw new Error(`${name} logged "listening" without a grpcAddress`);
     }
     return {
       ...proc,
@@ -308,7 +408,7 @@ export async function startSidecar(
     };
   } catch (err) {
     await proc.stop('SIGKILL');
-    throw new Error(`${(err as Error).message}\n--- sidecar output ---\n${proc.output()}`);
+    throw new Error(`${(err as Error).message}\n--- ${name} output ---\n${proc.output()}`);
   } finally {
     clearTimeout(timer);
     onListening = undefined;
@@ -333,29 +433,30 @@ function optionalString(value: unknown): string | undefined {
 // Envoy
 
 export interface EnvoyPorts {
-  listener: number;
-  admin: number;
-  sidecarGrpc: number;
-  defaultUpstream: number;
+  readonly listener: number;
+  readonly admin: number;
+  /** The sidecar's gRPC port. */
+  readonly sidecarGrpc: number;
+  /** Where requests no route takes go (Envoy's own upstream). */
+  readonly defaultUpstream: number;
+}
+
+/** A free listener and admin port for an Envoy in front of `sidecarGrpc`, with its default upstream. */
+export async function freeEnvoyPorts(sidecarGrpc: number, defaultUpstream: number): Promise<EnvoyPorts> {
+  return { listener: await freePort(), admin: await freePort(), sidecarGrpc, defaultUpstream };
 }
 
 /**
- * Copies a checked-in Envoy config to a temp file with the test's ports: the literal
- * `port_value: 10000` (listener), `9901` (admin), `50051` (sidecar gRPC), `8081` (default
- * upstream), and `0.0.0.0` becomes `127.0.0.1`. `extra` holds further literal replacements.
- * Returns the temp file's path (its directory is removed once the test process is gone).
+ * A checked-in Envoy config with the given ports: the literal `port_value: 10000` (listener),
+ * `9901` (admin), `50051` (sidecar gRPC), `8081` (default upstream), and `0.0.0.0` becomes
+ * `127.0.0.1`. `extra` holds further literal replacements.
  */
-export function renderEnvoyConfig(
-  templatePath: string,
-  ports: EnvoyPorts,
-  extra: Record<string, string> = {},
-): string {
-  const source = path.resolve(REPO_ROOT, templatePath);
-  let text = fs.readFileSync(source, 'utf8');
+export function renderEnvoyConfigText(templatePath: string, ports: EnvoyPorts, extra: Record<string, string> = {}): string {
+  let text = fs.readFileSync(path.resolve(REPO_ROOT, templatePath), 'utf8');
   const portValues: Array<[number, number, boolean]> = [
     [10000, ports.listener, true],
     [9901, ports.admin, true],
-    [50051, ports.sidecarGrpc, false],
+    [50051, ports.sidecarGrpc, true],
     [8081, ports.defaultUpstream, false],
   ];
   for (const [from, to, required] of portValues) {
@@ -367,56 +468,47 @@ export function renderEnvoyConfig(
   }
   text = text.split('0.0.0.0').join('127.0.0.1');
   for (const [from, to] of Object.entries(extra)) text = text.split(from).join(to);
+  return text;
+}
 
-  const file = path.join(makeTempDir('sidecar-e2e-envoy-'), path.basename(source));
-  fs.writeFileSync(file, text);
+/**
+ * renderEnvoyConfigText written to a temp file; returns the file's path (its directory is removed
+ * once the test process is gone).
+ */
+export function renderEnvoyConfig(templatePath: string, ports: EnvoyPorts, extra: Record<string, string> = {}): string {
+  const file = path.join(makeTempDir('sidecar-e2e-envoy-'), path.basename(templatePath));
+  fs.writeFileSync(file, renderEnvoyConfigText(templatePath, ports, extra));
   return file;
 }
 
 export interface EnvoyProcess extends ManagedProcess {
-  listenerPort: number;
-  adminPort: number;
+  readonly listenerPort: number;
+  readonly adminPort: number;
   /** The admin /stats text. */
   stats(): Promise<string>;
 }
 
+export interface EnvoyOptions extends SpawnOptions {
+  /** The envoy binary (default: found in PATH). */
+  readonly bin?: string;
+  /** The process's name in messages (default "envoy"). */
+  readonly name?: string;
+}
+
 /** Starts Envoy and resolves once admin /ready says 200 and the listener accepts connections. */
-export async function startEnvoy(configPath: string, ports: EnvoyPorts): Promise<EnvoyProcess> {
-  const envoy = requireBinary('envoy', INSTALL_HINTS.envoy);
+export async function startEnvoy(configPath: string, ports: EnvoyPorts, opts: EnvoyOptions = {}): Promise<EnvoyProcess> {
+  const envoy = opts.bin ?? requireBinary('envoy', INSTALL_HINTS.envoy);
   // --base-id keeps parallel Envoys apart should hot restart ever be enabled; it is cheap insurance.
   const baseId = 1 + Math.floor(Math.random() * 1_000_000);
-  const proc = spawnManaged('envoy', envoy, [
-    '-c',
-    configPath,
-    '--base-id',
-    String(baseId),
-    '--log-level',
-    'warn',
-    '--concurrency',
-    '1',
-    '--disable-hot-restart',
-  ]);
-  let exitedEarly = false;
-  void proc.exited.then(() => {
-    exitedEarly = true;
-  });
-
-  const deadline = Date.now() + ENVOY_READY_TIMEOUT_MS;
-  try {
-    for (;;) {
-      if (exitedEarly) throw new Error('envoy exited before it was ready');
-      if (Date.now() > deadline) throw new Error(`envoy not ready within ${ENVOY_READY_TIMEOUT_MS} ms`);
-      const ready = await httpGet(ports.admin, '/ready').then(
-        (res) => res.status === 200,
-        () => false,
-      );
-      if (ready && (await canConnect(ports.listener))) break;
-      await sleep(READY_POLL_INTERVAL_MS);
-    }
-  } catch (err) {
-    await proc.stop('SIGKILL');
-    throw new Error(`${(err as Error).message} (config ${configPath})\n--- envoy output ---\n${proc.output()}`);
-  }
+  const proc = spawnManaged(
+    opts.name ?? 'envoy',
+    envoy,
+    ['-c', configPath, '--base-id', String(baseId), '--log-level', 'warn', '--concurrency', String(ENVOY_CONCURRENCY), '--disable-hot-restart'],
+    opts,
+  );
+  const ready = async (): Promise<boolean> =>
+    (await httpGet(ports.admin, '/ready').then((res) => res.status === 200, () => false)) && (await canConnect(ports.listener));
+  await waitReady(proc, ready, { timeoutMs: ENVOY_READY_TIMEOUT_MS, details: () => `\n(config ${configPath})` });
 
   return {
     ...proc,
@@ -442,21 +534,6 @@ function httpGet(port: number, urlPath: string): Promise<{ status: number; body:
     req.on('timeout', () => req.destroy(new Error(`GET ${urlPath} timed out`)));
     req.on('error', reject);
   });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 // ---------------------------------------------------------------------------------------------

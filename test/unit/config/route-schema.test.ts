@@ -9,19 +9,10 @@ import {
   validateRoute,
   validateRoutes,
 } from '../../../src/config/route-schema';
+import { failure } from '../../support/failure';
+import { SEED_PUT_APIKEY, SEED_PUT_IAM, SEED_PUT_PATH_FORWARDING } from '../../support/seed-routes';
 
 const ID = 'route-under-test';
-
-/** The thrown error's code, status and message; fails when nothing is thrown. */
-function failure(fn: () => unknown): { code: unknown; status: unknown; message: string } {
-  try {
-    fn();
-  } catch (err) {
-    const e = err as { code?: unknown; status?: unknown; message?: unknown };
-    return { code: e.code, status: e.status, message: String(e.message) };
-  }
-  throw new Error('expected a validation error, but the input was accepted');
-}
 
 type Json = Record<string, unknown>;
 
@@ -33,52 +24,8 @@ function route(extra: Json = {}, pluginExtra: Json = {}): Json {
   return { id: ID, uri: '/aws', plugins: { 'aws-lambda': plugin(pluginExtra) }, ...extra };
 }
 
-// The three route bodies of the seed document (APISIX's aws-lambda page), verbatim, trailing comma
-// of the first one included: the Admin API reads them as JSON-ish YAML, and the id comes from the
-// URL (`/apisix/admin/routes/1`).
-const SEED_APIKEY = `
-{
-    "plugins": {
-        "aws-lambda": {
-            "function_uri": "https://x9w6z07gb9.execute-api.us-east-1.amazonaws.com/default/test-apisix",
-            "authorization": {
-                "apikey": "<Generated API Key from aws console>",
-            },
-            "ssl_verify":false
-        }
-    },
-    "uri": "/aws"
-}`;
-const SEED_IAM = `
-{
-    "plugins": {
-        "aws-lambda": {
-            "function_uri": "https://ajycz5e0v9.execute-api.us-east-1.amazonaws.com/default/test-apisix",
-            "authorization": {
-                "iam": {
-                    "accesskey": "<access key>",
-                    "secretkey": "<access key secret>"
-                }
-            },
-            "ssl_verify": false
-        }
-    },
-    "uri": "/aws"
-}`;
-const SEED_PATH_FORWARDING = `
-{
-    "plugins": {
-        "aws-lambda": {
-            "function_uri": "https://x9w6z07gb9.execute-api.us-east-1.amazonaws.com",
-            "authorization": {
-                "apikey": "<Generate API key>"
-            },
-            "ssl_verify":false
-        }
-    },
-    "uri": "/aws/*"
-}`;
-
+// The seed document's route bodies are read as the Admin API reads them (JSON-ish YAML); the id
+// comes from the URL (`/apisix/admin/routes/1`).
 function seed(body: string): Json {
   return { id: '1', ...(parseYaml(body) as Json) };
 }
@@ -123,7 +70,7 @@ describe('validateRoute: defaults (APISIX aws-lambda schema)', () => {
   });
 
   it('keeps explicit values, the lower bounds included', () => {
-    const r = validateRoute(route({ priority: -3, status: 0 }, {
+    const explicit = {
       timeout: 100,
       ssl_verify: false,
       keepalive: false,
@@ -131,18 +78,11 @@ describe('validateRoute: defaults (APISIX aws-lambda schema)', () => {
       keepalive_timeout: 1000,
       max_req_body_size: 1,
       authorization: { iam: { accesskey: 'AK', secret_key: 'SK', session_token: 'TOKEN', aws_region: 'eu-west-1', service: 'lambda' } },
-    }));
+    };
+    const r = validateRoute(route({ priority: -3, status: 0 }, explicit));
     expect(r.priority).toBe(-3);
     expect(r.status).toBe(0);
-    expect(r.plugins['aws-lambda']).toMatchObject({
-      timeout: 100,
-      ssl_verify: false,
-      keepalive: false,
-      keepalive_pool: 1,
-      keepalive_timeout: 1000,
-      max_req_body_size: 1,
-      authorization: { iam: { accesskey: 'AK', secret_key: 'SK', session_token: 'TOKEN', aws_region: 'eu-west-1', service: 'lambda' } },
-    });
+    expect(r.plugins['aws-lambda']).toMatchObject(explicit);
   });
 
   it('does not write defaults into the caller\'s object', () => {
@@ -165,7 +105,7 @@ describe('validateRoute: defaults (APISIX aws-lambda schema)', () => {
 
 describe('validateRoute: the seed document\'s routes validate unchanged', () => {
   it('API key example', () => {
-    const r = validateRoute(seed(SEED_APIKEY));
+    const r = validateRoute(seed(SEED_PUT_APIKEY));
     expect(r).toMatchObject({ id: '1', uri: '/aws' });
     expect(r.plugins['aws-lambda']).toMatchObject({
       function_uri: 'https://x9w6z07gb9.execute-api.us-east-1.amazonaws.com/default/test-apisix',
@@ -176,7 +116,7 @@ describe('validateRoute: the seed document\'s routes validate unchanged', () => 
   });
 
   it('IAM example, `secretkey` spelling read as secret_key', () => {
-    const r = validateRoute(seed(SEED_IAM));
+    const r = validateRoute(seed(SEED_PUT_IAM));
     expect(r.plugins['aws-lambda']?.authorization?.iam).toEqual({
       accesskey: '<access key>',
       secret_key: '<access key secret>',
@@ -186,13 +126,13 @@ describe('validateRoute: the seed document\'s routes validate unchanged', () => 
   });
 
   it('path forwarding example (uri /aws/*, function_uri without a path)', () => {
-    const r = validateRoute(seed(SEED_PATH_FORWARDING));
+    const r = validateRoute(seed(SEED_PUT_PATH_FORWARDING));
     expect(r.uri).toBe('/aws/*');
     expect(r.plugins['aws-lambda']?.function_uri).toBe('https://x9w6z07gb9.execute-api.us-east-1.amazonaws.com');
   });
 
   it('all three as a route list', () => {
-    const list = validateRoutes([SEED_APIKEY, SEED_IAM, SEED_PATH_FORWARDING].map((b, i) => ({ ...seed(b), id: String(i + 1) })));
+    const list = validateRoutes([SEED_PUT_APIKEY, SEED_PUT_IAM, SEED_PUT_PATH_FORWARDING].map((b, i) => ({ ...seed(b), id: String(i + 1) })));
     expect(list.map((r) => r.id)).toEqual(['1', '2', '3']);
   });
 });

@@ -15,71 +15,11 @@ import { FileRouteStore } from '../../../src/config/stores/file-store';
 import type { RouteStore } from '../../../src/config/stores/route-store';
 import { ERROR_CODES, sidecarError } from '../../../src/errors';
 import { createAdminApi } from '../../../src/fronts/admin/admin-api';
+import { SEED_PUT_APIKEY, SEED_PUT_DISABLE_PLUGIN, SEED_PUT_IAM, SEED_PUT_PATH_FORWARDING } from '../../support/seed-routes';
 
 /** The key every APISIX example sends. */
 const ADMIN_KEY = 'edd1c9f034335f136f87ad84b625c8f1';
 const ROUTE_1 = '/apisix/admin/routes/1';
-
-// ---- verbatim from APISIX docs/en/latest/plugins/aws-lambda.md -----------------------------
-
-const SEED_PUT_APIKEY = `
-{
-    "plugins": {
-        "aws-lambda": {
-            "function_uri": "https://x9w6z07gb9.execute-api.us-east-1.amazonaws.com/default/test-apisix",
-            "authorization": {
-                "apikey": "<Generated API Key from aws console>",
-            },
-            "ssl_verify":false
-        }
-    },
-    "uri": "/aws"
-}`;
-
-const SEED_PUT_IAM = `
-{
-    "plugins": {
-        "aws-lambda": {
-            "function_uri": "https://ajycz5e0v9.execute-api.us-east-1.amazonaws.com/default/test-apisix",
-            "authorization": {
-                "iam": {
-                    "accesskey": "<access key>",
-                    "secretkey": "<access key secret>"
-                }
-            },
-            "ssl_verify": false
-        }
-    },
-    "uri": "/aws"
-}`;
-
-const SEED_PUT_PATH_FORWARDING = `
-{
-    "plugins": {
-        "aws-lambda": {
-            "function_uri": "https://x9w6z07gb9.execute-api.us-east-1.amazonaws.com",
-            "authorization": {
-                "apikey": "<Generate API key>"
-            },
-            "ssl_verify":false
-        }
-    },
-    "uri": "/aws/*"
-}`;
-
-const SEED_PUT_DISABLE_PLUGIN = `
-{
-    "uri": "/aws",
-    "plugins": {},
-    "upstream": {
-        "type": "roundrobin",
-        "nodes": {
-            "127.0.0.1:1980": 1
-        }
-    }
-}`;
-
-// ---------------------------------------------------------------------------------------------
 
 /** A route body built here (not from the docs). */
 function lambdaRoute(uri: string, plugin: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): string {

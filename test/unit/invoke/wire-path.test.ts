@@ -1,18 +1,9 @@
 import { forwardedPath, toWirePath } from '../../../src/invoke/wire-path';
+import { failure } from '../../support/failure';
 
 /** UTF-8 text as the byte string a front hands us (one char per byte). */
 function bytes(text: string): string {
   return Buffer.from(text, 'utf8').toString('latin1');
-}
-
-function failure(fn: () => unknown): { code: unknown; status: unknown; message: string } {
-  try {
-    fn();
-  } catch (err) {
-    const e = err as { code?: unknown; status?: unknown; message?: unknown };
-    return { code: e.code, status: e.status, message: String(e.message) };
-  }
-  throw new Error('expected an error, but none was thrown');
 }
 
 describe('toWirePath', () => {
