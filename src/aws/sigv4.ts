@@ -114,9 +114,17 @@ export function canonicalQueryString(rawQuery: string): string {
   return pairs.map(([k, v]) => `${k}=${v}`).join('&');
 }
 
-/** `20150830T123600Z` from a Date. */
+let lastSecond = -1;
+let lastAmzDate = '';
+
+/** `20150830T123600Z` from a Date (memoised per second: it is on every signed request). */
 export function amzDate(date: Date): string {
-  return date.toISOString().replace(/[:-]|\.\d{3}/g, '');
+  const second = Math.floor(date.getTime() / 1000);
+  if (second !== lastSecond) {
+    lastSecond = second;
+    lastAmzDate = date.toISOString().replace(/[:-]|\.\d{3}/g, '');
+  }
+  return lastAmzDate;
 }
 
 function byteStringToText(s: string): string {

@@ -7,6 +7,7 @@ import { amzDate, signSigV4 } from '../aws/sigv4';
 import { ERROR_CODES, SidecarError, sidecarError } from '../errors';
 import { forwardableRequestHeaders, hasHeader, isSignedHeader, relayableResponseHeaders } from './header-filter';
 import type { HeaderList, LambdaRequest, LambdaResponse } from './lambda-request';
+import type { Dispatcher } from 'undici';
 import type { LambdaTarget } from './target';
 import { forwardedPath, toWirePath } from './wire-path';
 
@@ -84,15 +85,63 @@ function flatten(headers: HeaderList): string[] {
   return flat;
 }
 
-function toHeaderList(raw: Record<string, string | string[] | undefined>): HeaderList {
-  const out: HeaderList = [];
-  for (const name in raw) {
-    const v = raw[name];
-    if (v === undefined) continue;
-    if (Array.isArray(v)) for (const item of v) out.push([name, item]);
-    else out.push([name, v]);
-  }
+/** Raw header bytes from undici (name, value, name, value...) → our list, names lower-cased. */
+function toHeaderList(raw: readonly Buffer[]): HeaderList {
+  const out: HeaderList = new Array(raw.length >> 1);
+  for (let i = 0; i + 1 < raw.length; i += 2) out[i >> 1] = [raw[i].toString('latin1').toLowerCase(), raw[i + 1].toString('latin1')];
   return out;
+}
+
+interface RawResponse {
+  status: number;
+  rawHeaders: Buffer[];
+  body: Buffer;
+}
+
+/**
+ * One request through undici's dispatcher with a plain handler: no Readable stream per response,
+ * raw header bytes in received order. (The `request()` API costs a stream and an AbortSignal
+ * bridge per call; profiling showed it on the hot path.)
+ */
+function dispatch(target: LambdaTarget, opts: Dispatcher.DispatchOptions, signal: AbortSignal | undefined): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    let status = 0;
+    let rawHeaders: Buffer[] = [];
+    const chunks: Buffer[] = [];
+    let abortRequest: ((err: Error) => void) | undefined;
+    const onAbort = (): void => abortRequest?.(new Error('client went away'));
+    const finish = (): void => signal?.removeEventListener('abort', onAbort);
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        reject(sidecarError(ERROR_CODES.CLIENT_GONE, 'client went away before the function answered'));
+        return;
+      }
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    const handler: Dispatcher.DispatchHandler = {
+      onConnect: (abort) => {
+        abortRequest = abort;
+      },
+      onHeaders: (statusCode, headers) => {
+        status = statusCode;
+        rawHeaders = headers as unknown as Buffer[];
+        return true;
+      },
+      onData: (chunk) => {
+        chunks.push(chunk);
+        return true;
+      },
+      onComplete: () => {
+        finish();
+        resolve({ status, rawHeaders, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks) });
+      },
+      onError: (err) => {
+        finish();
+        reject(mapUpstreamError(err, target, signal));
+      },
+    };
+    target.dispatcher.dispatch(opts, handler);
+  });
 }
 
 /**
@@ -105,23 +154,21 @@ export async function invoke(target: LambdaTarget, rest: string | undefined, req
   }
   const wirePath = toWirePath(forwardedPath(target.basePath, rest));
   const headers = buildUpstreamHeaders(target, req, wirePath, new Date());
+  let res: RawResponse;
   try {
-    const res = await target.dispatcher.request({
+    res = await dispatch(target, {
       method: req.method,
       path: req.query === '' ? wirePath : `${wirePath}?${req.query}`,
       headers: flatten(headers),
       body: req.body !== null && req.body.length > 0 ? req.body : null,
-      signal,
       reset: !target.keepalive,
-    });
-    const chunks: Buffer[] = [];
-    for await (const chunk of res.body) chunks.push(chunk as Buffer);
-    return {
-      status: res.statusCode,
-      headers: relayableResponseHeaders(toHeaderList(res.headers), req.method === 'HEAD'),
-      body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks),
-    };
+    }, signal);
   } catch (err) {
     throw mapUpstreamError(err, target, signal);
   }
+  return {
+    status: res.status,
+    headers: relayableResponseHeaders(toHeaderList(res.rawHeaders), req.method === 'HEAD'),
+    body: res.body,
+  };
 }

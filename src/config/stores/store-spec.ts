@@ -4,7 +4,6 @@
  */
 import type { Logger } from 'pino';
 import { ConfigError, ERROR_CODES } from '../../errors';
-import { EtcdRouteStore, parseEtcdSpec } from './etcd-store';
 import { FileRouteStore } from './file-store';
 import type { RouteStore } from './route-store';
 
@@ -18,6 +17,11 @@ export function createStore(spec: string | undefined, configPath: string | undef
     if (file === '') throw new ConfigError('--store file: needs a path (file:/etc/sidecar/routes.yaml)', ERROR_CODES.CLI_INVALID);
     return new FileRouteStore(file, log);
   }
-  if (spec.startsWith('etcd://')) return new EtcdRouteStore(parseEtcdSpec(spec), log);
+  if (spec.startsWith('etcd://')) {
+    // Loaded only when used: the etcd client brings its own gRPC stack and protos (memory).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { EtcdRouteStore, parseEtcdSpec } = require('./etcd-store') as typeof import('./etcd-store');
+    return new EtcdRouteStore(parseEtcdSpec(spec), log);
+  }
   throw new ConfigError(`--store: expected file:<path> or etcd://host:port/prefix, got "${spec}"`, ERROR_CODES.CLI_INVALID);
 }

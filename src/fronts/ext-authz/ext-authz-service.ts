@@ -42,10 +42,13 @@ class CheckCall {
   /** The route lease, held from routing until the answer. */
   private routed: RoutedRequest | undefined;
   private headOnly = false;
-  private readonly abort = new AbortController();
+  /** Created when the invoke starts; aborted only if the call is cancelled while it runs. */
+  private abort: AbortController | undefined;
 
   constructor(private readonly call: Call, private readonly callback: Callback, private readonly gateway: Gateway, private readonly log: Logger) {
-    call.once('cancelled', () => this.abort.abort());
+    call.once('cancelled', () => {
+      if (!this.answered) this.abort?.abort();
+    });
   }
 
   run(): void {
@@ -86,6 +89,7 @@ class CheckCall {
       return;
     }
     const lambdaRequest: LambdaRequest = { method: req.method, path, query, host: req.authority, headers: req.headers, body: req.body };
+    this.abort = new AbortController();
     this.gateway.invoke(routed as RoutedRequest & { target: LambdaTarget }, lambdaRequest, this.abort.signal).then(
       (res) => this.answer(res),
       (err: unknown) => this.fail(asSidecarError(err)),

@@ -53,7 +53,8 @@ class ExtProcStream {
   private phase: 'awaiting-headers' | 'awaiting-body' | 'invoking' | 'closed' = 'awaiting-headers';
   private routed: RoutedRequest | undefined;
   private request: Omit<LambdaRequest, 'body'> | undefined;
-  private readonly abort = new AbortController();
+  /** Created when the invoke starts; aborted only if the peer leaves while it runs. */
+  private abort: AbortController | undefined;
 
   constructor(private readonly call: Stream, private readonly gateway: Gateway, private readonly log: Logger) {
     call.on('data', (msg: ProcessingRequest) => this.onMessage(msg));
@@ -136,6 +137,7 @@ class ExtProcStream {
     this.phase = 'invoking';
     const routed = this.routed as RoutedRequest & { target: LambdaTarget };
     const req: LambdaRequest = { ...(this.request as Omit<LambdaRequest, 'body'>), body };
+    this.abort = new AbortController();
     this.gateway.invoke(routed, req, this.abort.signal).then(
       (res) => this.answer(res, `lambda_sidecar_${routed.routeId}`.replace(/[^A-Za-z0-9_.-]/g, '_')),
       (err: unknown) => this.fail(asSidecarError(err)),
@@ -161,7 +163,8 @@ class ExtProcStream {
   }
 
   private peerGone(): void {
-    this.abort.abort();
+    // Envoy resets every stream once it has our answer: that is no reason to abort anything.
+    if (this.phase === 'invoking') this.abort?.abort();
     this.close();
   }
 
