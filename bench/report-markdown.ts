@@ -196,6 +196,9 @@ export function renderResultsMarkdown(results: BenchResults, soak: SoakResults |
     '',
     table(['target', 'result', 'numbers'], evaluateTargets(results, soak).map((t) => [t.name, yesNo(t.met), t.detail])),
     '',
+    'Why the targets stand where they do, with CPU profiles and the changes measured so far: ' +
+      '[ANALYSIS.md](ANALYSIS.md) (written by hand, not by the bench).',
+    '',
     '## Machine and versions',
     '',
     `- ${m.nproc} cores (\`nproc\`), ${m.cpuModel}, ${fmtInt(m.memoryMb)} MB memory, ${m.kernel}`,

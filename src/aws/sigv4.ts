@@ -14,6 +14,8 @@
  * All strings here are byte strings (latin1: one char per byte), as they come off the wire.
  */
 import { RequestSigner } from 'aws4';
+// aws4 works on JS strings, so only bytes that are valid UTF-8 can be signed.
+import { isUtf8 } from 'node:buffer';
 import { ERROR_CODES, sidecarError } from '../errors';
 
 export interface SigV4Credentials {
@@ -84,10 +86,6 @@ function percentEncodeBytes(bytes: Buffer): string {
   return s;
 }
 
-/** True when `bytes` is valid UTF-8 (aws4 works on JS strings, so only UTF-8 text can be signed). */
-function isUtf8(bytes: Buffer): boolean {
-  return Buffer.from(bytes.toString('utf8'), 'utf8').equals(bytes);
-}
 
 /**
  * The SigV4 canonical query string for a raw query: pairs split on `&` and the first `=`, each side

@@ -10,6 +10,7 @@ import { isUtf8 } from 'node:buffer';
 import { ERROR_CODES, SidecarError, sidecarError } from '../../errors';
 import type { LambdaResponse } from '../../invoke/lambda-request';
 import { type CheckResponse, HeaderAppendAction, type HeaderValueOption } from '../grpc-definitions';
+import { headerOptions } from '../header-options';
 
 /** google.rpc.Code PERMISSION_DENIED: any non-zero code makes Envoy answer with denied_response. */
 export const RELAY_GRPC_CODE = 7;
@@ -34,18 +35,10 @@ function bytesToUtf8(value: string): string {
  * several set-cookie headers all reach the client.
  */
 export function toDeniedHeaders(res: LambdaResponse): HeaderValueOption[] {
-  const out: HeaderValueOption[] = new Array(res.headers.length);
-  const seen = new Set<string>();
-  for (let i = 0; i < res.headers.length; i++) {
-    const [key, value] = res.headers[i];
-    const repeat = seen.has(key);
-    seen.add(key);
-    out[i] = {
-      header: { key, value: bytesToUtf8(value) },
-      append_action: repeat ? HeaderAppendAction.APPEND_IF_EXISTS_OR_ADD : HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD,
-    };
-  }
-  return out;
+  return headerOptions(res.headers, (key, value, repeat) => ({
+    header: { key, value: bytesToUtf8(value) },
+    append_action: repeat ? HeaderAppendAction.APPEND_IF_EXISTS_OR_ADD : HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD,
+  }));
 }
 
 /**

@@ -3,6 +3,7 @@
  */
 import type { HeaderValue, HeaderValueOption } from '../grpc-definitions';
 import type { HeaderList, LambdaResponse } from '../../invoke/lambda-request';
+import { headerOptions } from '../header-options';
 
 export interface IncomingHeaders {
   method: string;
@@ -53,13 +54,5 @@ export function readRequestHeaders(list: readonly HeaderValue[]): IncomingHeader
  * name append, so several set-cookie headers all reach the client.
  */
 export function toHeaderMutations(res: LambdaResponse): HeaderValueOption[] {
-  const out: HeaderValueOption[] = new Array(res.headers.length);
-  const seen = new Set<string>();
-  for (let i = 0; i < res.headers.length; i++) {
-    const [key, value] = res.headers[i];
-    const repeat = seen.has(key);
-    seen.add(key);
-    out[i] = { header: { key, raw_value: Buffer.from(value, 'latin1') }, append: { value: repeat } };
-  }
-  return out;
+  return headerOptions(res.headers, (key, value, repeat) => ({ header: { key, raw_value: Buffer.from(value, 'latin1') }, append: { value: repeat } }));
 }
