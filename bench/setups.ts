@@ -93,8 +93,8 @@ export async function startEnvironment(
   delete baseEnv.AWS_SECRET_ACCESS_KEY;
   delete baseEnv.AWS_SESSION_TOKEN;
 
-  const sidecarFor = async (name: SetupName): Promise<BenchSidecar> =>
-    startBenchSidecar(`sidecar-${name}`, dir, fnPort, await freePort(), await freePort());
+  // Port 0: the sidecar binds and reports its ports, so no other process can take them meanwhile.
+  const sidecarFor = (name: SetupName): Promise<BenchSidecar> => startBenchSidecar(`sidecar-${name}`, dir, fnPort, 0, 0);
 
   for (const name of selected) {
     switch (name) {
