@@ -10,6 +10,7 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as http from 'node:http';
 import * as path from 'node:path';
+import { cliNodeFlags } from '../src/cli-node-flags';
 import { startStandIn } from './lambda-stand-in';
 import { generateTlsMaterial } from './tls';
 
@@ -58,7 +59,7 @@ async function main(): Promise<void> {
   await new Promise<void>((resolve) => upstream.listen(DEFAULT_UPSTREAM_PORT, '127.0.0.1', resolve));
   console.log(`stand-ins: ${apiKeyStandIn.url} (x-api-key) and ${iamStandIn.url} (SigV4)`);
 
-  const sidecar = run(process.execPath, ['dist/cli.js', '--config', 'demo/routes.demo.yaml', '--grpc-listen', '127.0.0.1:50051', '--http-listen', '127.0.0.1:8080'], 'sidecar');
+  const sidecar = run(process.execPath, [...cliNodeFlags(path.join(REPO, 'dist', 'cli.js')), 'dist/cli.js', '--config', 'demo/routes.demo.yaml', '--grpc-listen', '127.0.0.1:50051', '--http-listen', '127.0.0.1:8080'], 'sidecar');
   await waitForLine(sidecar, '"listening"', 10_000);
 
   let envoy: ChildProcess | undefined;

@@ -9,6 +9,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { cliNodeFlags } from '../../../src/cli-node-flags';
 
 /** The checkout: the nearest folder with a package.json (this file also runs compiled, from build/). */
 export const REPO_ROOT = findRepoRoot(__dirname);
@@ -376,7 +377,7 @@ export async function startSidecar(args: readonly string[], opts: SidecarOptions
   const logLines: Array<Record<string, unknown>> = [];
   let onListening: ((line: Record<string, unknown>) => void) | undefined;
 
-  const proc = spawnManaged(name, process.execPath, [cli, ...args], {
+  const proc = spawnManaged(name, process.execPath, [...cliNodeFlags(cli), cli, ...args], {
     ...opts,
     env: { ...process.env, ...opts.env },
     cwd: REPO_ROOT,
