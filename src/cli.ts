@@ -3,9 +3,10 @@
  * `aws-lambda-sidecar --config routes.yaml [--grpc-listen host:port] [--http-listen host:port]`
  * Exit codes: 0 after a clean drain, 1 when the routes are invalid or a listener fails, 2 on usage errors.
  *
- * The shebang's V8 flags bound the heap: with Node's defaults the heap grows to 220 MB at 1,000
- * concurrent requests, with these to about 130 MB, for ~13% less throughput (bench/ANALYSIS.md). `node dist/cli.js` does not read
- * a shebang: the tools that start it that way take the flags from it (cliNodeFlags).
+ * The shebang's V8 flags bound the heap: with Node's defaults RSS grows to about 230 MB at 1,000
+ * concurrent requests, with these to about 130 MB, for ~13% less throughput (bench/ANALYSIS.md).
+ * `node dist/cli.js` reads no shebang: the tools that start it that way take the flags from it
+ * (cliNodeFlags).
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
