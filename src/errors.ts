@@ -82,11 +82,12 @@ export function sidecarError(code: ErrorCode, message: string, cause?: unknown):
   return new SidecarError(code, message, STATUS_BY_CODE[code], cause === undefined ? undefined : { cause });
 }
 
+const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ERROR_CODES));
+
 /** Normalises anything thrown into a SidecarError (unknown errors become ERR_INTERNAL). */
 export function asSidecarError(err: unknown): SidecarError {
-  if (err instanceof Error && typeof (err as Partial<SidecarError>).code === 'string' && err.name.endsWith('Error')
-    && (Object.values(ERROR_CODES) as string[]).includes((err as SidecarError).code)) {
-    return err as SidecarError;
-  }
+  // By code, not instanceof: jest's module sandboxes (and duplicated module copies) break instanceof.
+  const code = (err as Partial<SidecarError> | null)?.code;
+  if (err instanceof Error && typeof code === 'string' && KNOWN_CODES.has(code)) return err as SidecarError;
   return sidecarError(ERROR_CODES.INTERNAL, 'internal error', err);
 }

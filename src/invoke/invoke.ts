@@ -99,7 +99,8 @@ interface RawResponse {
 }
 
 /**
- * One request through undici's dispatcher with a plain handler: no Readable stream per response,
+ * One request through undici's dispatcher with a plain handler (it rejects with undici's own error;
+ * `invoke` maps it, in one place): no Readable stream per response,
  * raw header bytes in received order. (The `request()` API costs a stream and an AbortSignal
  * bridge per call; profiling showed it on the hot path.)
  */
@@ -137,7 +138,7 @@ function dispatch(target: LambdaTarget, opts: Dispatcher.DispatchOptions, signal
       },
       onError: (err) => {
         finish();
-        reject(mapUpstreamError(err, target, signal));
+        reject(err);
       },
     };
     target.dispatcher.dispatch(opts, handler);

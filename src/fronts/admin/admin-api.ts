@@ -118,11 +118,9 @@ export function createAdminApi(store: RouteStore, log: Logger, opts: AdminApiOpt
   const validate = (body: Json, id: string, existing: RouteConfig | undefined): RouteConfig => {
     if (body.id !== undefined && String(body.id) !== id) throw new BadRequest(`invalid configuration: id in the body ("${String(body.id)}") does not match the id in the path ("${id}")`);
     const now = Math.floor(Date.now() / 1000);
-    const { create_time: _c, update_time: _u, ...rest } = body;
-    void _c;
-    void _u;
     try {
-      return validateRoute({ ...rest, id, create_time: existing?.create_time ?? now, update_time: now }, id);
+      // The times are ours to set, whatever the body says (as in APISIX).
+      return validateRoute({ ...body, id, create_time: existing?.create_time ?? now, update_time: now }, id);
     } catch (err) {
       throw new BadRequest(`invalid configuration: ${(err as Error).message}`);
     }
