@@ -220,7 +220,7 @@ describe('proto files: field numbers and wire types match upstream Envoy / gRPC'
 describe('generated types (src/fronts/grpc/generated, `npm run gen:protos`)', () => {
   const GENERATED_DIR = 'src/fronts/grpc/generated';
   const script = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> })
-    .scripts['gen:protos'];
+    .scripts['gen:protos'] ?? '(no gen:protos script in package.json)';
   const [tool, ...args] = script.split(/\s+/);
   const outDirFlag = `--outDir=${GENERATED_DIR}`;
 
