@@ -1,6 +1,7 @@
 /**
  * AWS Signature Version 4 for the requests we send to a function, built on `aws4`, with the inputs
- * prepared so that what aws4 signs is exactly what travels on the wire (../shared/AWS-NOTES.md):
+ * prepared so that what aws4 signs is exactly what travels on the wire (AWS's rules:
+ * https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html):
  *
  * - Path: we hand aws4 the wire path (percent-encoded ASCII, see wire-path.ts), and aws4 encodes
  *   each segment once more: `%20` → `%2520`, which is AWS's rule for every service but S3.

@@ -1,7 +1,7 @@
 /**
  * The one schema for APISIX route objects carrying the `aws-lambda` plugin, its defaults, and the
  * validator that applies both. Validation happens once, when routes are loaded or written through
- * the Admin API; the request path never validates again (STYLE.md habit 2).
+ * the Admin API; the request path never validates again.
  */
 import { ConfigError } from '../errors';
 

@@ -1,30 +1,51 @@
 /**
  * Loads the hand-written, wire-compatible .proto files in `<repo>/proto` once and exposes the
- * gRPC service definitions Envoy calls (ext_proc, ext_authz) plus gRPC health, together with
- * TypeScript shapes of the JS objects @grpc/proto-loader produces with PROTO_LOADER_OPTIONS.
+ * gRPC service definitions Envoy calls (ext_proc, ext_authz) plus gRPC health.
  *
- * Shape rules that follow from those options (and that the types below encode):
- * - `keepCase: true`: field names are the proto snake_case names. The google.protobuf types are
- *   protobufjs' bundled copies, whose Struct/Value fields are camelCase (`stringValue`, ...).
- * - `defaults: false`: a field at its default (0, '', false, empty list/map, unset message) is
- *   absent from decoded objects, so every field is optional.
- * - `longs: Number`: int64 fields (HttpRequest.size, Timestamp/Duration seconds) are numbers.
- * - `enums: Number`: enum fields are numbers; proto3 enums are open, so any number round-trips.
- * - `bytes: Buffer`: bytes fields decode to Buffer. When encoding, give a Buffer/Uint8Array: a
- *   JS string in a bytes field is treated as BASE64 by protobufjs, not as text.
- * - `oneofs: true`: decoded objects carry a virtual field named after the oneof whose value is
- *   the name of the set case (e.g. `request: 'request_headers'`). The encoder ignores it.
+ * The message shapes are generated (`npm run gen:protos`: proto-loader-gen-types with the options
+ * below, output in ./grpc/generated, checked by test/unit/fronts/grpc-definitions.test.ts). We use
+ * the generated `__Output` types, the strict ones (bytes are Buffer, no null, longs are numbers),
+ * for what we decode and for what we build; this file only narrows what they leave loose:
+ * - `oneofs: true`: a decoded object names its set case in a virtual field (`request:
+ *   'request_headers'`); the generated types make every case optional, we make them a union, so
+ *   narrowing on that field gives the case, and a response we build carries exactly one case.
+ * - envoy.type.v3.HttpStatus.code is a proto3 (open) enum: any HTTP status, 418 included, goes
+ *   on the wire, while the generated type allows only the codes StatusCode names.
+ * - `defaults: false`: a field at its default (0, '', false, empty, unset message) is absent.
+ * - A JS string in a bytes field would be read as base64 by protobufjs: the strict types take Buffer.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import type { HeaderValue__Output } from './grpc/generated/envoy/config/core/v3/HeaderValue';
+import {
+  _envoy_config_core_v3_HeaderValueOption_HeaderAppendAction,
+  type HeaderValueOption__Output,
+} from './grpc/generated/envoy/config/core/v3/HeaderValueOption';
+import {
+  _envoy_extensions_filters_http_ext_proc_v3_ProcessingMode_BodySendMode,
+  _envoy_extensions_filters_http_ext_proc_v3_ProcessingMode_HeaderSendMode,
+} from './grpc/generated/envoy/extensions/filters/http/ext_proc/v3/ProcessingMode';
+import type { _envoy_service_auth_v3_AttributeContext_HttpRequest__Output } from './grpc/generated/envoy/service/auth/v3/AttributeContext';
+import type { CheckRequest__Output } from './grpc/generated/envoy/service/auth/v3/CheckRequest';
+import type { CheckResponse__Output } from './grpc/generated/envoy/service/auth/v3/CheckResponse';
+import type { DeniedHttpResponse__Output } from './grpc/generated/envoy/service/auth/v3/DeniedHttpResponse';
+import { _envoy_service_ext_proc_v3_CommonResponse_ResponseStatus } from './grpc/generated/envoy/service/ext_proc/v3/CommonResponse';
+import type { ImmediateResponse__Output } from './grpc/generated/envoy/service/ext_proc/v3/ImmediateResponse';
+import type { ProcessingRequest__Output } from './grpc/generated/envoy/service/ext_proc/v3/ProcessingRequest';
+import type { ProcessingResponse__Output } from './grpc/generated/envoy/service/ext_proc/v3/ProcessingResponse';
+import type { HealthCheckRequest__Output } from './grpc/generated/grpc/health/v1/HealthCheckRequest';
+import {
+  _grpc_health_v1_HealthCheckResponse_ServingStatus,
+  type HealthCheckResponse__Output,
+} from './grpc/generated/grpc/health/v1/HealthCheckResponse';
 
 // ---------------------------------------------------------------------------------------------
 // Loader configuration
 // ---------------------------------------------------------------------------------------------
 
-/** Options given to @grpc/proto-loader; the interfaces below describe objects shaped by them. */
+/** Options given to @grpc/proto-loader; `npm run gen:protos` passes the same ones (the test checks). */
 export const PROTO_LOADER_OPTIONS = {
   keepCase: true,
   longs: Number,
@@ -73,442 +94,70 @@ export function resolveProtoDir(): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Oneof helpers (proto-loader `oneofs: true`)
+// Messages: the generated types, with the oneofs and the open HTTP status narrowed
 // ---------------------------------------------------------------------------------------------
 
-type CaseName<Cases> = keyof Cases & string;
+type CaseOf<T, D extends keyof T> = Extract<NonNullable<T[D]>, keyof T>;
+type NoCase<T, D extends keyof T> = { [P in D | CaseOf<T, D>]?: never };
+type OnlyCase<T, D extends keyof T, K extends CaseOf<T, D>> = { [P in K]-?: NonNullable<T[P]> } & {
+  [P in Exclude<CaseOf<T, D>, K>]?: never;
+};
 
-/** Exactly one case set, and the virtual field `D` names it (what the decoder produces). */
-export type OneofSet<D extends string, Cases> = {
-  [K in CaseName<Cases>]: { [P in D]: K } & { [P in K]: Cases[K] } & {
-    [P in Exclude<CaseName<Cases>, K>]?: never;
-  };
-}[CaseName<Cases>];
+/** As decoded: one case, named by the virtual field `D`, or none. */
+type DecodedOneof<T, D extends keyof T> = Omit<T, D | CaseOf<T, D>> &
+  ({ [K in CaseOf<T, D>]: { [P in D]: K } & OnlyCase<T, D, K> }[CaseOf<T, D>] | NoCase<T, D>);
 
-/** No case set: neither the virtual field nor any case field is present. */
-export type OneofUnset<D extends string, Cases> = { [P in D | CaseName<Cases>]?: never };
+/** To encode: exactly one case; naming it in `D` is optional (the encoder ignores the field). */
+type OneCase<T, D extends keyof T> = Omit<T, D | CaseOf<T, D>> &
+  { [K in CaseOf<T, D>]: { [P in D]?: K } & OnlyCase<T, D, K> }[CaseOf<T, D>];
 
-/** A decoded oneof: one case (named by `D`) or none. */
-export type DecodedOneof<D extends string, Cases> = OneofSet<D, Cases> | OneofUnset<D, Cases>;
+/** To encode: at most one case. */
+type AtMostOneCase<T, D extends keyof T> = OneCase<T, D> | (Omit<T, D | CaseOf<T, D>> & NoCase<T, D>);
 
-/** A oneof to encode: exactly one case; naming it in `D` is optional (the encoder ignores it). */
-export type OneofInput<D extends string, Cases> = {
-  [K in CaseName<Cases>]: { [P in D]?: K } & { [P in K]: Cases[K] } & {
-    [P in Exclude<CaseName<Cases>, K>]?: never;
-  };
-}[CaseName<Cases>];
-
-// ---------------------------------------------------------------------------------------------
-// google.protobuf well-known types (protobufjs bundled copies) and google.rpc.Status
-// ---------------------------------------------------------------------------------------------
-
-export interface BoolValue {
-  value?: boolean;
-}
-
-/** google.protobuf.Duration; `seconds` is int64 (a number with longs: Number). */
-export interface Duration {
-  seconds?: number;
-  nanos?: number;
-}
-
-/** google.protobuf.Timestamp; `seconds` is int64 (a number with longs: Number). */
-export interface Timestamp {
-  seconds?: number;
-  nanos?: number;
-}
-
-export interface ProtoAny {
-  type_url?: string;
-  value?: Buffer;
-}
-
-/** google.protobuf.Value: the bundled definition uses camelCase names, oneof `kind`. */
-export interface ProtoValue {
-  nullValue?: number;
-  numberValue?: number;
-  stringValue?: string;
-  boolValue?: boolean;
-  structValue?: ProtoStruct;
-  listValue?: ProtoListValue;
-  kind?: 'nullValue' | 'numberValue' | 'stringValue' | 'boolValue' | 'structValue' | 'listValue';
-}
-
-export interface ProtoListValue {
-  values?: ProtoValue[];
-}
-
-/** google.protobuf.Struct. */
-export interface ProtoStruct {
-  fields?: Record<string, ProtoValue>;
-}
-
-/** google.rpc.Status: code 0 = OK. */
-export interface RpcStatus {
-  code?: number;
-  message?: string;
-  details?: ProtoAny[];
-}
-
-/** JSON values convertible to and from google.protobuf.Struct / Value. */
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
-
-/** Converts a decoded google.protobuf.Value to plain JSON (unset kind becomes null). */
-export function protoValueToJson(value: ProtoValue | undefined): JsonValue {
-  if (value === undefined) return null;
-  if (value.structValue !== undefined) return protoStructToJson(value.structValue);
-  if (value.listValue !== undefined) return (value.listValue.values ?? []).map(protoValueToJson);
-  if (value.stringValue !== undefined) return value.stringValue;
-  if (value.numberValue !== undefined) return value.numberValue;
-  if (value.boolValue !== undefined) return value.boolValue;
-  return null;
-}
-
-/** Converts a decoded google.protobuf.Struct to a plain JSON object. */
-export function protoStructToJson(struct: ProtoStruct | undefined): { [key: string]: JsonValue } {
-  const out: { [key: string]: JsonValue } = {};
-  for (const [key, value] of Object.entries(struct?.fields ?? {})) out[key] = protoValueToJson(value);
-  return out;
-}
-
-/** Converts plain JSON to a google.protobuf.Value to encode. */
-export function jsonToProtoValue(value: JsonValue): ProtoValue {
-  if (value === null) return { nullValue: 0 };
-  if (typeof value === 'string') return { stringValue: value };
-  if (typeof value === 'number') return { numberValue: value };
-  if (typeof value === 'boolean') return { boolValue: value };
-  if (Array.isArray(value)) return { listValue: { values: value.map(jsonToProtoValue) } };
-  return { structValue: jsonToProtoStruct(value) };
-}
-
-/** Converts a plain JSON object to a google.protobuf.Struct to encode. */
-export function jsonToProtoStruct(value: { [key: string]: JsonValue }): ProtoStruct {
-  const fields: Record<string, ProtoValue> = {};
-  for (const [key, v] of Object.entries(value)) fields[key] = jsonToProtoValue(v);
-  return { fields };
-}
-
-// ---------------------------------------------------------------------------------------------
-// envoy.config.core.v3 / envoy.type.v3
-// ---------------------------------------------------------------------------------------------
-
-/**
- * envoy.config.core.v3.HeaderValue. ext_proc: Envoy sends the value in `raw_value` and reads only
- * `raw_value` back (a header set only in `value` arrives empty; setting both is an error).
- * ext_authz DeniedHttpResponse/OkHttpResponse: Envoy reads `value`.
- */
-export interface HeaderValue {
-  key?: string;
-  value?: string;
-  raw_value?: Buffer;
-}
-
-/** envoy.config.core.v3.HeaderValueOption.HeaderAppendAction (ignored by ext_proc). */
-export const HeaderAppendAction = {
-  APPEND_IF_EXISTS_OR_ADD: 0,
-  ADD_IF_ABSENT: 1,
-  OVERWRITE_IF_EXISTS_OR_ADD: 2,
-  OVERWRITE_IF_EXISTS: 3,
-} as const;
-
-/**
- * envoy.config.core.v3.HeaderValueOption. `append` is a wrapped BoolValue: unset/false
- * overwrites, `{ value: true }` appends (needed for repeated headers such as set-cookie).
- */
-export interface HeaderValueOption {
-  header?: HeaderValue;
-  append?: BoolValue;
-  /** HeaderAppendAction value. */
-  append_action?: number;
-  keep_empty_value?: boolean;
-}
-
-/** envoy.config.core.v3.HeaderMap: a repeated list (duplicates kept), not a proto map. */
-export interface HeaderMap {
-  headers?: HeaderValue[];
-}
-
-/** envoy.config.core.v3.Metadata. */
-export interface Metadata {
-  filter_metadata?: Record<string, ProtoStruct>;
-}
-
-/** envoy.config.core.v3.SocketAddress.Protocol. */
-export const SocketAddressProtocol = { TCP: 0, UDP: 1 } as const;
-
-/** envoy.config.core.v3.SocketAddress (subset). */
-export type SocketAddress = {
-  /** SocketAddressProtocol value. */
-  protocol?: number;
-  address?: string;
-} & DecodedOneof<'port_specifier', { port_value: number; named_port: string }>;
-
-/** envoy.config.core.v3.Pipe. */
-export interface Pipe {
-  path?: string;
-  mode?: number;
-}
-
-/** envoy.config.core.v3.Address (envoy_internal_address = 3 not declared). */
-export type Address = DecodedOneof<'address', { socket_address: SocketAddress; pipe: Pipe }>;
-
-/** envoy.type.v3.HttpStatus: `code` is the plain HTTP status number. */
+/** envoy.type.v3.HttpStatus: the plain HTTP status number (proto3 enums are open). */
 export interface HttpStatus {
   code?: number;
 }
 
-// ---------------------------------------------------------------------------------------------
-// envoy.extensions.filters.http.ext_proc.v3
-// ---------------------------------------------------------------------------------------------
+/** envoy.config.core.v3.HeaderValue. ext_proc reads only `raw_value`; ext_authz denied/ok responses read `value`. */
+export type HeaderValue = HeaderValue__Output;
+/** envoy.config.core.v3.HeaderValueOption: `append` is a wrapped BoolValue (unset/false overwrites). */
+export type HeaderValueOption = HeaderValueOption__Output;
 
-export const HeaderSendMode = { DEFAULT: 0, SEND: 1, SKIP: 2 } as const;
+export const HeaderAppendAction = _envoy_config_core_v3_HeaderValueOption_HeaderAppendAction;
+export const HeaderSendMode = _envoy_extensions_filters_http_ext_proc_v3_ProcessingMode_HeaderSendMode;
+export const BodySendMode = _envoy_extensions_filters_http_ext_proc_v3_ProcessingMode_BodySendMode;
+export const CommonResponseStatus = _envoy_service_ext_proc_v3_CommonResponse_ResponseStatus;
+export const ServingStatus = _grpc_health_v1_HealthCheckResponse_ServingStatus;
+export type ServingStatusValue = (typeof ServingStatus)[keyof typeof ServingStatus];
 
-export const BodySendMode = {
-  NONE: 0,
-  STREAMED: 1,
-  BUFFERED: 2,
-  BUFFERED_PARTIAL: 3,
-  FULL_DUPLEX_STREAMED: 4,
-} as const;
+/** A decoded ProcessingRequest: narrow on `request`, e.g. `if (msg.request === 'request_headers') msg.request_headers.headers`. */
+export type ProcessingRequest = DecodedOneof<ProcessingRequest__Output, 'request'>;
 
-/** envoy.extensions.filters.http.ext_proc.v3.ProcessingMode (enum fields: HeaderSendMode / BodySendMode values). */
-export interface ProcessingMode {
-  request_header_mode?: number;
-  response_header_mode?: number;
-  request_body_mode?: number;
-  response_body_mode?: number;
-  request_trailer_mode?: number;
-  response_trailer_mode?: number;
-}
-
-// ---------------------------------------------------------------------------------------------
-// envoy.service.ext_proc.v3
-// ---------------------------------------------------------------------------------------------
-
-/** Sent on the first ProcessingRequest of a stream only (BodySendMode values). */
-export interface ProtocolConfiguration {
-  request_body_mode?: number;
-  response_body_mode?: number;
-  send_body_without_waiting_for_header_response?: boolean;
-}
-
-export interface HttpHeaders {
-  headers?: HeaderMap;
-  /** true: no body follows. */
-  end_of_stream?: boolean;
-}
-
-export interface HttpBody {
-  body?: Buffer;
-  end_of_stream?: boolean;
-}
-
-export interface HttpTrailers {
-  trailers?: HeaderMap;
-}
-
-/** The cases of ProcessingRequest's oneof `request`. */
-export interface ProcessingRequestCases {
-  request_headers: HttpHeaders;
-  response_headers: HttpHeaders;
-  request_body: HttpBody;
-  response_body: HttpBody;
-  request_trailers: HttpTrailers;
-  response_trailers: HttpTrailers;
-}
-
-export type ProcessingRequestCase = keyof ProcessingRequestCases;
-
-export interface ProcessingRequestFields {
-  metadata_context?: Metadata;
-  /** request/response attributes keyed by filter name, e.g. `envoy.filters.http.ext_proc`. */
-  attributes?: Record<string, ProtoStruct>;
-  observability_mode?: boolean;
-  protocol_config?: ProtocolConfiguration;
-}
-
-/**
- * A decoded envoy.service.ext_proc.v3.ProcessingRequest: narrow on `request`, e.g.
- * `if (msg.request === 'request_headers') msg.request_headers.headers`.
- */
-export type ProcessingRequest = ProcessingRequestFields & DecodedOneof<'request', ProcessingRequestCases>;
-
-export interface HeaderMutation {
-  set_headers?: HeaderValueOption[];
-  remove_headers?: string[];
-}
-
-export interface StreamedBodyResponse {
-  body?: Uint8Array;
-  end_of_stream?: boolean;
-}
-
-/** envoy.service.ext_proc.v3.BodyMutation: oneof `mutation`. */
-export type BodyMutation = OneofInput<
-  'mutation',
-  { body: Uint8Array; clear_body: boolean; streamed_response: StreamedBodyResponse }
-> | OneofUnset<'mutation', { body: Uint8Array; clear_body: boolean; streamed_response: StreamedBodyResponse }>;
-
-/** envoy.service.ext_proc.v3.CommonResponse.ResponseStatus. */
-export const CommonResponseStatus = { CONTINUE: 0, CONTINUE_AND_REPLACE: 1 } as const;
-
-export interface CommonResponse {
-  /** CommonResponseStatus value; unset = CONTINUE. */
-  status?: number;
-  header_mutation?: HeaderMutation;
-  body_mutation?: BodyMutation;
-  trailers?: HeaderMap;
-  clear_route_cache?: boolean;
-}
-
-export interface HeadersResponse {
-  response?: CommonResponse;
-}
-
-export interface BodyResponse {
-  response?: CommonResponse;
-}
-
-export interface TrailersResponse {
-  header_mutation?: HeaderMutation;
-}
-
-export interface GrpcStatus {
-  status?: number;
-}
-
-/** envoy.service.ext_proc.v3.ImmediateResponse. Statuses below 200 become 200 in Envoy. */
-export interface ImmediateResponse {
-  status?: HttpStatus;
-  /** Header values must be in `raw_value`. */
-  headers?: HeaderMutation;
-  /** bytes on the wire: pass a Buffer (a string would be read as base64). */
-  body?: Uint8Array;
-  grpc_status?: GrpcStatus;
-  details?: string;
-}
-
-/** The cases of ProcessingResponse's oneof `response`. */
-export interface ProcessingResponseCases {
-  request_headers: HeadersResponse;
-  response_headers: HeadersResponse;
-  request_body: BodyResponse;
-  response_body: BodyResponse;
-  request_trailers: TrailersResponse;
-  response_trailers: TrailersResponse;
-  immediate_response: ImmediateResponse;
-}
-
-export type ProcessingResponseCase = keyof ProcessingResponseCases;
-
-export interface ProcessingResponseFields {
-  dynamic_metadata?: ProtoStruct;
-  mode_override?: ProcessingMode;
-  override_message_timeout?: Duration;
-}
+/** envoy.service.ext_proc.v3.ImmediateResponse. Header values go in `raw_value`; statuses below 200 become 200 in Envoy. */
+export type ImmediateResponse = Omit<ImmediateResponse__Output, 'status'> & { status?: HttpStatus };
 
 /** envoy.service.ext_proc.v3.ProcessingResponse: exactly one `response` case. */
-export type ProcessingResponse = ProcessingResponseFields & OneofInput<'response', ProcessingResponseCases>;
+export type ProcessingResponse = OneCase<
+  Omit<ProcessingResponse__Output, 'immediate_response'> & { immediate_response?: ImmediateResponse },
+  'response'
+>;
 
-// ---------------------------------------------------------------------------------------------
-// envoy.service.auth.v3
-// ---------------------------------------------------------------------------------------------
-
-export interface AttributeContextPeer {
-  address?: Address;
-  service?: string;
-  labels?: Record<string, string>;
-  principal?: string;
-  certificate?: string;
-}
-
-/** envoy.service.auth.v3.AttributeContext.HttpRequest. */
-export interface AttributeContextHttpRequest {
-  id?: string;
-  method?: string;
-  /** Lower-case keys, repeated values merged; absent with encode_raw_headers (see header_map). */
-  headers?: Record<string, string>;
-  /** Path and query. */
-  path?: string;
-  host?: string;
-  scheme?: string;
-  query?: string;
-  fragment?: string;
-  /** int64; -1 when unknown. */
-  size?: number;
-  protocol?: string;
-  body?: string;
-  /** Set instead of `body` with with_request_body.pack_as_bytes. */
-  raw_body?: Buffer;
-  /** Set instead of `headers` with encode_raw_headers (values in raw_value). */
-  header_map?: HeaderMap;
-}
-
-export interface AttributeContextRequest {
-  time?: Timestamp;
-  http?: AttributeContextHttpRequest;
-}
-
-export interface AttributeContextTlsSession {
-  sni?: string;
-}
-
-export interface AttributeContext {
-  source?: AttributeContextPeer;
-  destination?: AttributeContextPeer;
-  request?: AttributeContextRequest;
-  context_extensions?: Record<string, string>;
-  metadata_context?: Metadata;
-  tls_session?: AttributeContextTlsSession;
-  route_metadata_context?: Metadata;
-}
-
-export interface CheckRequest {
-  attributes?: AttributeContext;
-}
+/** envoy.service.auth.v3.AttributeContext.HttpRequest: `headers` (merged map) or, with encode_raw_headers, `header_map`. */
+export type AttributeContextHttpRequest = _envoy_service_auth_v3_AttributeContext_HttpRequest__Output;
+export type CheckRequest = CheckRequest__Output;
 
 /** envoy.service.auth.v3.DeniedHttpResponse. Header values go in `value`; body is a proto string. */
-export interface DeniedHttpResponse {
-  status?: HttpStatus;
-  headers?: HeaderValueOption[];
-  body?: string;
-}
+export type DeniedHttpResponse = Omit<DeniedHttpResponse__Output, 'status'> & { status?: HttpStatus };
 
-export interface OkHttpResponse {
-  headers?: HeaderValueOption[];
-  headers_to_remove?: string[];
-  response_headers_to_add?: HeaderValueOption[];
-}
+/** envoy.service.auth.v3.CheckResponse: Envoy allows or denies on `status.code` alone (0 allows). */
+export type CheckResponse = AtMostOneCase<
+  Omit<CheckResponse__Output, 'denied_response'> & { denied_response?: DeniedHttpResponse },
+  'http_response'
+>;
 
-export interface CheckResponseHttpCases {
-  denied_response: DeniedHttpResponse;
-  ok_response: OkHttpResponse;
-}
-
-export interface CheckResponseFields {
-  /** Allow/deny is decided by `status.code` only: 0 allows. */
-  status?: RpcStatus;
-  dynamic_metadata?: ProtoStruct;
-}
-
-/** envoy.service.auth.v3.CheckResponse: oneof `http_response` (at most one case). */
-export type CheckResponse = CheckResponseFields &
-  (OneofInput<'http_response', CheckResponseHttpCases> | OneofUnset<'http_response', CheckResponseHttpCases>);
-
-// ---------------------------------------------------------------------------------------------
-// grpc.health.v1
-// ---------------------------------------------------------------------------------------------
-
-export interface HealthCheckRequest {
-  service?: string;
-}
-
-export const ServingStatus = { UNKNOWN: 0, SERVING: 1, NOT_SERVING: 2, SERVICE_UNKNOWN: 3 } as const;
-
-export interface HealthCheckResponse {
-  /** ServingStatus value. */
-  status?: number;
-}
+export type HealthCheckRequest = HealthCheckRequest__Output;
+export type HealthCheckResponse = HealthCheckResponse__Output;
 
 // ---------------------------------------------------------------------------------------------
 // Services

@@ -3,7 +3,7 @@
  * Check answers for "" (the whole server) and for the services we host; Watch streams changes.
  */
 import * as grpc from '@grpc/grpc-js';
-import { HealthCheckRequest, HealthCheckResponse, HealthHandlers, SERVICE_NAMES, ServingStatus } from './grpc-definitions';
+import { HealthCheckRequest, HealthCheckResponse, HealthHandlers, SERVICE_NAMES, ServingStatus, type ServingStatusValue } from './grpc-definitions';
 
 export class HealthState {
   private serving = true;
@@ -27,7 +27,7 @@ export class HealthState {
 
 const KNOWN_SERVICES: ReadonlySet<string> = new Set(['', SERVICE_NAMES.externalProcessor, SERVICE_NAMES.authorization]);
 
-function statusFor(state: HealthState, service: string | undefined): number {
+function statusFor(state: HealthState, service: string | undefined): ServingStatusValue {
   if (!KNOWN_SERVICES.has(service ?? '')) return ServingStatus.SERVICE_UNKNOWN;
   return state.isServing ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
 }

@@ -65,7 +65,8 @@ export function hasHeader(headers: HeaderList, name: string): boolean {
 /**
  * Headers we sign: `host`, every `x-amz-*`, and `content-type`, i.e. the ones that reach AWS
  * unchanged. Others (user-agent, x-forwarded-*, via...) may be rewritten by a hop on the way and
- * would break the signature (../shared/AWS-NOTES.md §3).
+ * would break the signature. AWS requires `host` and every `x-amz-*` to be signed
+ * (https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html).
  */
 export function isSignedHeader(name: string): boolean {
   return name === 'host' || name === 'content-type' || name.startsWith('x-amz-');

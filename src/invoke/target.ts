@@ -1,5 +1,5 @@
 /**
- * A route's invoke target, built once when routes load (STYLE.md habit 3): parsed URL, Host header,
+ * A route's invoke target, built once when routes load, never per request: parsed URL, Host header,
  * credentials, limits, and a pooled undici dispatcher. Pools are shared between routes with the same
  * origin and connection settings, and survive route reloads that keep them (reference counted).
  */

@@ -202,8 +202,8 @@ describe('malformed gRPC straight to the sidecar (no Envoy)', () => {
     expect(await healthCheck()).toEqual(HEALTH_SERVING);
   });
 
-  // A ProcessingRequest with no oneof case set must still be answered (STYLE.md habit 6), not
-  // left hanging until the client's deadline. Envoy never sends one.
+  // A ProcessingRequest with no oneof case set must still be answered (every message gets exactly
+  // one answer), not left hanging until the client's deadline. Envoy never sends one.
   it('ProcessingRequest with no request case set → immediate_response 400, not a hang', async () => {
     const { status, messages } = await openProcessStream(Buffer.alloc(0), 1_000);
     expect(status.code).toBe(grpc.status.OK);

@@ -1,6 +1,6 @@
 /**
  * The code, status and message of the error `fn` throws; fails the test when nothing is thrown.
- * Tests assert on `.code` (STYLE.md habit 1): `instanceof` breaks across jest sandboxes.
+ * Tests assert on `.code`: `instanceof` breaks across jest sandboxes.
  */
 export function failure(fn: () => unknown): { code: unknown; status: unknown; message: string } {
   try {

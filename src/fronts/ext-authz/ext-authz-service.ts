@@ -6,7 +6,7 @@
  *   no route, or a route without the plugin                                → ok_response: Envoy
  *                                                                             continues upstream
  * Every call is answered exactly once; anything thrown becomes a JSON error answer, never an
- * exception into grpc-js (STYLE.md habit 6). A cancelled call (client gone, deadline) aborts the
+ * exception into grpc-js. A cancelled call (client gone, deadline) aborts the
  * invoke.
  */
 import type * as grpc from '@grpc/grpc-js';

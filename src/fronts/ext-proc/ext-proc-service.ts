@@ -6,7 +6,7 @@
  *   headers → CONTINUE; body      → invoke → immediate_response
  *   headers of an unmatched path  → we close the stream: Envoy continues to its own upstream
  * Every message Envoy sends is answered exactly once with the matching case; anything the handler
- * throws becomes a 500 immediate response, never an exception into grpc-js (STYLE.md habit 6).
+ * throws becomes a 500 immediate response, never an exception into grpc-js.
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';

@@ -1,4 +1,4 @@
-// AWS's own SigV4 vectors (../shared/sigv4-testsuite, see its README) against our signer in 'raw'
+// AWS's own SigV4 vectors (test/fixtures/sigv4-testsuite, see its README) against our signer in 'raw'
 // path mode (the suite's paths are unencoded). Every case directory is run: a case we cannot pass
 // for a principled reason lives in KNOWN_DIFFERENCES with the reason, and the test asserts that it
 // still differs, so the list stays honest.
@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { explainSigV4, type SigV4Credentials } from '../../../src/aws/sigv4';
 
-const SUITE_ROOT = path.resolve(__dirname, '../../../../shared/sigv4-testsuite');
+const SUITE_ROOT = path.resolve(__dirname, '../../fixtures/sigv4-testsuite');
 const CLASSIC = path.join(SUITE_ROOT, 'aws4_testsuite');
 const CRT = path.join(SUITE_ROOT, 'aws-signing-test-suite-v4');
 
@@ -134,7 +134,7 @@ describe('sigv4 test suite location', () => {
   it(`finds the vectors at ${SUITE_ROOT}`, () => {
     if (!suitePresent) {
       throw new Error(`SigV4 test vectors not found at ${SUITE_ROOT} (expected aws4_testsuite/ and aws-signing-test-suite-v4/). `
-        + 'They live in ../shared/sigv4-testsuite next to the repo.');
+        + 'They are checked in under test/fixtures/sigv4-testsuite.');
     }
   });
 });

@@ -1,4 +1,7 @@
-import * as path from 'path';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { Root, Type } from 'protobufjs';
@@ -8,6 +11,7 @@ import {
   CheckResponse,
   CommonResponseStatus,
   ExternalProcessorHandlers,
+  HeaderAppendAction,
   HeaderSendMode,
   HealthHandlers,
   HealthCheckResponse,
@@ -17,13 +21,12 @@ import {
   ProcessingRequest,
   ProcessingResponse,
   ServingStatus,
-  jsonToProtoStruct,
   loadGrpcDefinitions,
-  protoStructToJson,
   resolveProtoDir,
 } from '../../../src/fronts/grpc-definitions';
 
-const PROTO_DIR = path.resolve(__dirname, '..', '..', '..', 'proto');
+const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
+const PROTO_DIR = path.join(REPO_ROOT, 'proto');
 
 /** The same protos, loaded independently with protobufjs (proto-loader's own parser). */
 function loadRoot(): Root {
@@ -55,142 +58,106 @@ function hex(...parts: string[]): string {
 
 const ascii = (s: string): string => Buffer.from(s, 'latin1').toString('hex');
 
+type FieldRow = [number, string] | [number, string, 'repeated' | 'map'];
+
 describe('proto files: field numbers and wire types match upstream Envoy / gRPC', () => {
-  // [message, field, number, proto type, repeated/map]
-  const table: Array<[string, string, number, string, ('repeated' | 'map')?]> = [
-    ['envoy.config.core.v3.HeaderValue', 'key', 1, 'string'],
-    ['envoy.config.core.v3.HeaderValue', 'value', 2, 'string'],
-    ['envoy.config.core.v3.HeaderValue', 'raw_value', 3, 'bytes'],
-    ['envoy.config.core.v3.HeaderValueOption', 'header', 1, 'HeaderValue'],
-    ['envoy.config.core.v3.HeaderValueOption', 'append', 2, 'google.protobuf.BoolValue'],
-    ['envoy.config.core.v3.HeaderValueOption', 'append_action', 3, 'HeaderAppendAction'],
-    ['envoy.config.core.v3.HeaderValueOption', 'keep_empty_value', 4, 'bool'],
-    ['envoy.config.core.v3.HeaderMap', 'headers', 1, 'HeaderValue', 'repeated'],
-    ['envoy.config.core.v3.Metadata', 'filter_metadata', 1, 'google.protobuf.Struct', 'map'],
-    ['envoy.config.core.v3.Address', 'socket_address', 1, 'SocketAddress'],
-    ['envoy.config.core.v3.SocketAddress', 'address', 2, 'string'],
-    ['envoy.config.core.v3.SocketAddress', 'port_value', 3, 'uint32'],
-    ['envoy.type.v3.HttpStatus', 'code', 1, 'StatusCode'],
-    ['envoy.service.ext_proc.v3.ProcessingRequest', 'request_headers', 2, 'HttpHeaders'],
-    ['envoy.service.ext_proc.v3.ProcessingRequest', 'response_headers', 3, 'HttpHeaders'],
-    ['envoy.service.ext_proc.v3.ProcessingRequest', 'request_body', 4, 'HttpBody'],
-    ['envoy.service.ext_proc.v3.ProcessingRequest', 'response_body', 5, 'HttpBody'],
-    ['envoy.service.ext_proc.v3.ProcessingRequest', 'request_trailers', 6, 'HttpTrailers'],
-    ['envoy.service.ext_proc.v3.ProcessingRequest', 'response_trailers', 7, 'HttpTrailers'],
-    ['envoy.service.ext_proc.v3.ProcessingRequest', 'metadata_context', 8, 'envoy.config.core.v3.Metadata'],
-    ['envoy.service.ext_proc.v3.ProcessingRequest', 'attributes', 9, 'google.protobuf.Struct', 'map'],
-    ['envoy.service.ext_proc.v3.ProcessingRequest', 'observability_mode', 10, 'bool'],
-    ['envoy.service.ext_proc.v3.ProcessingRequest', 'protocol_config', 11, 'ProtocolConfiguration'],
-    ['envoy.service.ext_proc.v3.ProcessingResponse', 'request_headers', 1, 'HeadersResponse'],
-    ['envoy.service.ext_proc.v3.ProcessingResponse', 'response_headers', 2, 'HeadersResponse'],
-    ['envoy.service.ext_proc.v3.ProcessingResponse', 'request_body', 3, 'BodyResponse'],
-    ['envoy.service.ext_proc.v3.ProcessingResponse', 'response_body', 4, 'BodyResponse'],
-    ['envoy.service.ext_proc.v3.ProcessingResponse', 'request_trailers', 5, 'TrailersResponse'],
-    ['envoy.service.ext_proc.v3.ProcessingResponse', 'response_trailers', 6, 'TrailersResponse'],
-    ['envoy.service.ext_proc.v3.ProcessingResponse', 'immediate_response', 7, 'ImmediateResponse'],
-    ['envoy.service.ext_proc.v3.ProcessingResponse', 'dynamic_metadata', 8, 'google.protobuf.Struct'],
-    [
-      'envoy.service.ext_proc.v3.ProcessingResponse',
-      'mode_override',
-      9,
-      'envoy.extensions.filters.http.ext_proc.v3.ProcessingMode',
-    ],
-    ['envoy.service.ext_proc.v3.ProcessingResponse', 'override_message_timeout', 10, 'google.protobuf.Duration'],
-    ['envoy.service.ext_proc.v3.HttpHeaders', 'headers', 1, 'envoy.config.core.v3.HeaderMap'],
-    ['envoy.service.ext_proc.v3.HttpHeaders', 'end_of_stream', 3, 'bool'],
-    ['envoy.service.ext_proc.v3.HttpBody', 'body', 1, 'bytes'],
-    ['envoy.service.ext_proc.v3.HttpBody', 'end_of_stream', 2, 'bool'],
-    ['envoy.service.ext_proc.v3.HttpTrailers', 'trailers', 1, 'envoy.config.core.v3.HeaderMap'],
-    ['envoy.service.ext_proc.v3.HeadersResponse', 'response', 1, 'CommonResponse'],
-    ['envoy.service.ext_proc.v3.BodyResponse', 'response', 1, 'CommonResponse'],
-    ['envoy.service.ext_proc.v3.TrailersResponse', 'header_mutation', 1, 'HeaderMutation'],
-    ['envoy.service.ext_proc.v3.CommonResponse', 'status', 1, 'ResponseStatus'],
-    ['envoy.service.ext_proc.v3.CommonResponse', 'header_mutation', 2, 'HeaderMutation'],
-    ['envoy.service.ext_proc.v3.CommonResponse', 'body_mutation', 3, 'BodyMutation'],
-    ['envoy.service.ext_proc.v3.CommonResponse', 'trailers', 4, 'envoy.config.core.v3.HeaderMap'],
-    ['envoy.service.ext_proc.v3.CommonResponse', 'clear_route_cache', 5, 'bool'],
-    ['envoy.service.ext_proc.v3.ImmediateResponse', 'status', 1, 'envoy.type.v3.HttpStatus'],
-    ['envoy.service.ext_proc.v3.ImmediateResponse', 'headers', 2, 'HeaderMutation'],
-    ['envoy.service.ext_proc.v3.ImmediateResponse', 'body', 3, 'bytes'],
-    ['envoy.service.ext_proc.v3.ImmediateResponse', 'grpc_status', 4, 'GrpcStatus'],
-    ['envoy.service.ext_proc.v3.ImmediateResponse', 'details', 5, 'string'],
-    ['envoy.service.ext_proc.v3.GrpcStatus', 'status', 1, 'uint32'],
-    [
-      'envoy.service.ext_proc.v3.HeaderMutation',
-      'set_headers',
-      1,
-      'envoy.config.core.v3.HeaderValueOption',
-      'repeated',
-    ],
-    ['envoy.service.ext_proc.v3.HeaderMutation', 'remove_headers', 2, 'string', 'repeated'],
-    ['envoy.service.ext_proc.v3.BodyMutation', 'body', 1, 'bytes'],
-    ['envoy.service.ext_proc.v3.BodyMutation', 'clear_body', 2, 'bool'],
-    ['envoy.extensions.filters.http.ext_proc.v3.ProcessingMode', 'request_header_mode', 1, 'HeaderSendMode'],
-    ['envoy.extensions.filters.http.ext_proc.v3.ProcessingMode', 'response_header_mode', 2, 'HeaderSendMode'],
-    ['envoy.extensions.filters.http.ext_proc.v3.ProcessingMode', 'request_body_mode', 3, 'BodySendMode'],
-    ['envoy.extensions.filters.http.ext_proc.v3.ProcessingMode', 'response_body_mode', 4, 'BodySendMode'],
-    ['envoy.extensions.filters.http.ext_proc.v3.ProcessingMode', 'request_trailer_mode', 5, 'HeaderSendMode'],
-    ['envoy.extensions.filters.http.ext_proc.v3.ProcessingMode', 'response_trailer_mode', 6, 'HeaderSendMode'],
-    ['envoy.service.auth.v3.CheckRequest', 'attributes', 1, 'AttributeContext'],
-    ['envoy.service.auth.v3.AttributeContext', 'source', 1, 'Peer'],
-    ['envoy.service.auth.v3.AttributeContext', 'destination', 2, 'Peer'],
-    ['envoy.service.auth.v3.AttributeContext', 'request', 4, 'Request'],
-    ['envoy.service.auth.v3.AttributeContext', 'context_extensions', 10, 'string', 'map'],
-    ['envoy.service.auth.v3.AttributeContext', 'metadata_context', 11, 'envoy.config.core.v3.Metadata'],
-    ['envoy.service.auth.v3.AttributeContext', 'route_metadata_context', 13, 'envoy.config.core.v3.Metadata'],
-    ['envoy.service.auth.v3.AttributeContext.Peer', 'address', 1, 'envoy.config.core.v3.Address'],
-    ['envoy.service.auth.v3.AttributeContext.Request', 'time', 1, 'google.protobuf.Timestamp'],
-    ['envoy.service.auth.v3.AttributeContext.Request', 'http', 2, 'HttpRequest'],
-    ['envoy.service.auth.v3.AttributeContext.HttpRequest', 'id', 1, 'string'],
-    ['envoy.service.auth.v3.AttributeContext.HttpRequest', 'method', 2, 'string'],
-    ['envoy.service.auth.v3.AttributeContext.HttpRequest', 'headers', 3, 'string', 'map'],
-    ['envoy.service.auth.v3.AttributeContext.HttpRequest', 'path', 4, 'string'],
-    ['envoy.service.auth.v3.AttributeContext.HttpRequest', 'host', 5, 'string'],
-    ['envoy.service.auth.v3.AttributeContext.HttpRequest', 'scheme', 6, 'string'],
-    ['envoy.service.auth.v3.AttributeContext.HttpRequest', 'size', 9, 'int64'],
-    ['envoy.service.auth.v3.AttributeContext.HttpRequest', 'protocol', 10, 'string'],
-    ['envoy.service.auth.v3.AttributeContext.HttpRequest', 'body', 11, 'string'],
-    ['envoy.service.auth.v3.AttributeContext.HttpRequest', 'raw_body', 12, 'bytes'],
-    ['envoy.service.auth.v3.AttributeContext.HttpRequest', 'header_map', 13, 'envoy.config.core.v3.HeaderMap'],
-    ['envoy.service.auth.v3.CheckResponse', 'status', 1, 'google.rpc.Status'],
-    ['envoy.service.auth.v3.CheckResponse', 'denied_response', 2, 'DeniedHttpResponse'],
-    ['envoy.service.auth.v3.CheckResponse', 'ok_response', 3, 'OkHttpResponse'],
-    ['envoy.service.auth.v3.CheckResponse', 'dynamic_metadata', 4, 'google.protobuf.Struct'],
-    ['envoy.service.auth.v3.DeniedHttpResponse', 'status', 1, 'envoy.type.v3.HttpStatus'],
-    [
-      'envoy.service.auth.v3.DeniedHttpResponse',
-      'headers',
-      2,
-      'envoy.config.core.v3.HeaderValueOption',
-      'repeated',
-    ],
-    ['envoy.service.auth.v3.DeniedHttpResponse', 'body', 3, 'string'],
-    ['envoy.service.auth.v3.OkHttpResponse', 'headers', 2, 'envoy.config.core.v3.HeaderValueOption', 'repeated'],
-    ['envoy.service.auth.v3.OkHttpResponse', 'headers_to_remove', 5, 'string', 'repeated'],
-    [
-      'envoy.service.auth.v3.OkHttpResponse',
-      'response_headers_to_add',
-      6,
-      'envoy.config.core.v3.HeaderValueOption',
-      'repeated',
-    ],
-    ['google.rpc.Status', 'code', 1, 'int32'],
-    ['google.rpc.Status', 'message', 2, 'string'],
-    ['google.rpc.Status', 'details', 3, 'google.protobuf.Any', 'repeated'],
-    ['grpc.health.v1.HealthCheckRequest', 'service', 1, 'string'],
-    ['grpc.health.v1.HealthCheckResponse', 'status', 1, 'ServingStatus'],
+  // message → { field: [number, proto type, 'repeated' | 'map'?] }: the fields we declare, as upstream numbers them
+  const table: Array<[string, Record<string, FieldRow>]> = [
+    ['envoy.config.core.v3.HeaderValue', { key: [1, 'string'], value: [2, 'string'], raw_value: [3, 'bytes'] }],
+    ['envoy.config.core.v3.HeaderValueOption', {
+      header: [1, 'HeaderValue'], append: [2, 'google.protobuf.BoolValue'], append_action: [3, 'HeaderAppendAction'],
+      keep_empty_value: [4, 'bool'],
+    }],
+    ['envoy.config.core.v3.HeaderMap', { headers: [1, 'HeaderValue', 'repeated'] }],
+    ['envoy.config.core.v3.Metadata', { filter_metadata: [1, 'google.protobuf.Struct', 'map'] }],
+    ['envoy.config.core.v3.Address', { socket_address: [1, 'SocketAddress'] }],
+    ['envoy.config.core.v3.SocketAddress', { address: [2, 'string'], port_value: [3, 'uint32'] }],
+    ['envoy.type.v3.HttpStatus', { code: [1, 'StatusCode'] }],
+    ['envoy.service.ext_proc.v3.ProcessingRequest', {
+      request_headers: [2, 'HttpHeaders'], response_headers: [3, 'HttpHeaders'], request_body: [4, 'HttpBody'],
+      response_body: [5, 'HttpBody'], request_trailers: [6, 'HttpTrailers'], response_trailers: [7, 'HttpTrailers'],
+      metadata_context: [8, 'envoy.config.core.v3.Metadata'], attributes: [9, 'google.protobuf.Struct', 'map'],
+      observability_mode: [10, 'bool'], protocol_config: [11, 'ProtocolConfiguration'],
+    }],
+    ['envoy.service.ext_proc.v3.ProcessingResponse', {
+      request_headers: [1, 'HeadersResponse'], response_headers: [2, 'HeadersResponse'],
+      request_body: [3, 'BodyResponse'], response_body: [4, 'BodyResponse'], request_trailers: [5, 'TrailersResponse'],
+      response_trailers: [6, 'TrailersResponse'], immediate_response: [7, 'ImmediateResponse'],
+      dynamic_metadata: [8, 'google.protobuf.Struct'],
+      mode_override: [9, 'envoy.extensions.filters.http.ext_proc.v3.ProcessingMode'],
+      override_message_timeout: [10, 'google.protobuf.Duration'],
+    }],
+    ['envoy.service.ext_proc.v3.HttpHeaders', {
+      headers: [1, 'envoy.config.core.v3.HeaderMap'], end_of_stream: [3, 'bool'],
+    }],
+    ['envoy.service.ext_proc.v3.HttpBody', { body: [1, 'bytes'], end_of_stream: [2, 'bool'] }],
+    ['envoy.service.ext_proc.v3.HttpTrailers', { trailers: [1, 'envoy.config.core.v3.HeaderMap'] }],
+    ['envoy.service.ext_proc.v3.HeadersResponse', { response: [1, 'CommonResponse'] }],
+    ['envoy.service.ext_proc.v3.BodyResponse', { response: [1, 'CommonResponse'] }],
+    ['envoy.service.ext_proc.v3.TrailersResponse', { header_mutation: [1, 'HeaderMutation'] }],
+    ['envoy.service.ext_proc.v3.CommonResponse', {
+      status: [1, 'ResponseStatus'], header_mutation: [2, 'HeaderMutation'], body_mutation: [3, 'BodyMutation'],
+      trailers: [4, 'envoy.config.core.v3.HeaderMap'], clear_route_cache: [5, 'bool'],
+    }],
+    ['envoy.service.ext_proc.v3.ImmediateResponse', {
+      status: [1, 'envoy.type.v3.HttpStatus'], headers: [2, 'HeaderMutation'], body: [3, 'bytes'],
+      grpc_status: [4, 'GrpcStatus'], details: [5, 'string'],
+    }],
+    ['envoy.service.ext_proc.v3.GrpcStatus', { status: [1, 'uint32'] }],
+    ['envoy.service.ext_proc.v3.HeaderMutation', {
+      set_headers: [1, 'envoy.config.core.v3.HeaderValueOption', 'repeated'],
+      remove_headers: [2, 'string', 'repeated'],
+    }],
+    ['envoy.service.ext_proc.v3.BodyMutation', { body: [1, 'bytes'], clear_body: [2, 'bool'] }],
+    ['envoy.extensions.filters.http.ext_proc.v3.ProcessingMode', {
+      request_header_mode: [1, 'HeaderSendMode'], response_header_mode: [2, 'HeaderSendMode'],
+      request_body_mode: [3, 'BodySendMode'], response_body_mode: [4, 'BodySendMode'],
+      request_trailer_mode: [5, 'HeaderSendMode'], response_trailer_mode: [6, 'HeaderSendMode'],
+    }],
+    ['envoy.service.auth.v3.CheckRequest', { attributes: [1, 'AttributeContext'] }],
+    ['envoy.service.auth.v3.AttributeContext', {
+      source: [1, 'Peer'], destination: [2, 'Peer'], request: [4, 'Request'],
+      context_extensions: [10, 'string', 'map'], metadata_context: [11, 'envoy.config.core.v3.Metadata'],
+      route_metadata_context: [13, 'envoy.config.core.v3.Metadata'],
+    }],
+    ['envoy.service.auth.v3.AttributeContext.Peer', { address: [1, 'envoy.config.core.v3.Address'] }],
+    ['envoy.service.auth.v3.AttributeContext.Request', {
+      time: [1, 'google.protobuf.Timestamp'], http: [2, 'HttpRequest'],
+    }],
+    ['envoy.service.auth.v3.AttributeContext.HttpRequest', {
+      id: [1, 'string'], method: [2, 'string'], headers: [3, 'string', 'map'], path: [4, 'string'],
+      host: [5, 'string'], scheme: [6, 'string'], size: [9, 'int64'], protocol: [10, 'string'], body: [11, 'string'],
+      raw_body: [12, 'bytes'], header_map: [13, 'envoy.config.core.v3.HeaderMap'],
+    }],
+    ['envoy.service.auth.v3.CheckResponse', {
+      status: [1, 'google.rpc.Status'], denied_response: [2, 'DeniedHttpResponse'], ok_response: [3, 'OkHttpResponse'],
+      dynamic_metadata: [4, 'google.protobuf.Struct'],
+    }],
+    ['envoy.service.auth.v3.DeniedHttpResponse', {
+      status: [1, 'envoy.type.v3.HttpStatus'], headers: [2, 'envoy.config.core.v3.HeaderValueOption', 'repeated'],
+      body: [3, 'string'],
+    }],
+    ['envoy.service.auth.v3.OkHttpResponse', {
+      headers: [2, 'envoy.config.core.v3.HeaderValueOption', 'repeated'], headers_to_remove: [5, 'string', 'repeated'],
+      response_headers_to_add: [6, 'envoy.config.core.v3.HeaderValueOption', 'repeated'],
+    }],
+    ['google.rpc.Status', {
+      code: [1, 'int32'], message: [2, 'string'], details: [3, 'google.protobuf.Any', 'repeated'],
+    }],
+    ['grpc.health.v1.HealthCheckRequest', { service: [1, 'string'] }],
+    ['grpc.health.v1.HealthCheckResponse', { status: [1, 'ServingStatus'] }],
   ];
 
-  // Rest parameters: rows have 4 or 5 items, and a callback declaring more parameters than a row
-  // has items would make Jest treat the last one as a `done` callback and wait for it.
-  it.each(table)('%s.%s = %i (%s)', (...row) => {
-    const [message, fieldName, id, protoType, label] = row;
-    const field = type(message).fields[fieldName];
+  it.each(table)('%s', (message, fields) => {
+    const declared = type(message).fields;
     // Compare plain values only: protobufjs reflection objects are huge cyclic graphs.
-    const actual = field
-      ? { id: field.id, type: field.type, repeated: field.repeated, map: field.map }
-      : `no field ${fieldName}`;
-    expect(actual).toEqual({ id, type: protoType, repeated: label === 'repeated', map: label === 'map' });
+    const actual = Object.fromEntries(
+      Object.keys(fields).map((name) => {
+        const f = declared[name];
+        return [name, f ? [f.id, f.type, ...(f.repeated ? ['repeated'] : f.map ? ['map'] : [])] : `no field ${name}`];
+      }),
+    );
+    expect(actual).toEqual(fields);
   });
 
   it('oneofs group the right fields', () => {
@@ -214,18 +181,26 @@ describe('proto files: field numbers and wire types match upstream Envoy / gRPC'
     ]);
   });
 
-  it('enum values match upstream', () => {
+  it('enum values match upstream (in the .proto files and in the generated constants)', () => {
     const e = (name: string): Record<string, number> => root.lookupEnum(name).values;
-    expect(e('envoy.service.ext_proc.v3.CommonResponse.ResponseStatus')).toEqual(CommonResponseStatus);
-    expect(e('envoy.extensions.filters.http.ext_proc.v3.ProcessingMode.HeaderSendMode')).toEqual(HeaderSendMode);
-    expect(e('envoy.extensions.filters.http.ext_proc.v3.ProcessingMode.BodySendMode')).toEqual(BodySendMode);
-    expect(e('grpc.health.v1.HealthCheckResponse.ServingStatus')).toEqual(ServingStatus);
-    expect(e('envoy.config.core.v3.HeaderValueOption.HeaderAppendAction')).toEqual({
-      APPEND_IF_EXISTS_OR_ADD: 0,
-      ADD_IF_ABSENT: 1,
-      OVERWRITE_IF_EXISTS_OR_ADD: 2,
-      OVERWRITE_IF_EXISTS: 3,
-    });
+    const upstream: Array<[string, Record<string, number>, Record<string, number>]> = [
+      ['envoy.service.ext_proc.v3.CommonResponse.ResponseStatus', CommonResponseStatus, { CONTINUE: 0, CONTINUE_AND_REPLACE: 1 }],
+      ['envoy.extensions.filters.http.ext_proc.v3.ProcessingMode.HeaderSendMode', HeaderSendMode, { DEFAULT: 0, SEND: 1, SKIP: 2 }],
+      [
+        'envoy.extensions.filters.http.ext_proc.v3.ProcessingMode.BodySendMode',
+        BodySendMode,
+        { NONE: 0, STREAMED: 1, BUFFERED: 2, BUFFERED_PARTIAL: 3, FULL_DUPLEX_STREAMED: 4 },
+      ],
+      ['grpc.health.v1.HealthCheckResponse.ServingStatus', ServingStatus, { UNKNOWN: 0, SERVING: 1, NOT_SERVING: 2, SERVICE_UNKNOWN: 3 }],
+      [
+        'envoy.config.core.v3.HeaderValueOption.HeaderAppendAction',
+        HeaderAppendAction,
+        { APPEND_IF_EXISTS_OR_ADD: 0, ADD_IF_ABSENT: 1, OVERWRITE_IF_EXISTS_OR_ADD: 2, OVERWRITE_IF_EXISTS: 3 },
+      ],
+    ];
+    for (const [name, generated, values] of upstream) {
+      expect({ name, proto: e(name), generated }).toEqual({ name, proto: values, generated: values });
+    }
     const status = e('envoy.type.v3.StatusCode');
     expect(status).toMatchObject({ Empty: 0, Continue: 100, OK: 200, NotFound: 404, GatewayTimeout: 504 });
     expect(Object.keys(status)).toHaveLength(57);
@@ -238,6 +213,56 @@ describe('proto files: field numbers and wire types match upstream Envoy / gRPC'
       expect(warn).not.toHaveBeenCalled();
     } finally {
       warn.mockRestore();
+    }
+  });
+});
+
+describe('generated types (src/fronts/grpc/generated, `npm run gen:protos`)', () => {
+  const GENERATED_DIR = 'src/fronts/grpc/generated';
+  const script = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> })
+    .scripts['gen:protos'] ?? '(no gen:protos script in package.json)';
+  const [tool, ...args] = script.split(/\s+/);
+  const outDirFlag = `--outDir=${GENERATED_DIR}`;
+
+  it('are generated with the options the loader decodes with, from the same entry files', () => {
+    // The generator's defaults are enums as numbers and bytes as Buffer: no flag for those.
+    expect({ enums: PROTO_LOADER_OPTIONS.enums, bytes: PROTO_LOADER_OPTIONS.bytes }).toEqual({ enums: Number, bytes: Buffer });
+    const optionFlags = [
+      PROTO_LOADER_OPTIONS.keepCase ? '--keepCase' : [],
+      `--longs=${PROTO_LOADER_OPTIONS.longs.name}`,
+      PROTO_LOADER_OPTIONS.defaults ? '--defaults' : [],
+      PROTO_LOADER_OPTIONS.oneofs ? '--oneofs' : [],
+    ].flat();
+    expect(tool).toBe('proto-loader-gen-types');
+    expect(args.filter((a) => a.startsWith('--')).sort()).toEqual(
+      [...optionFlags, '--grpcLib=@grpc/grpc-js', '--includeDirs=proto', outDirFlag].sort(),
+    );
+    expect(args.filter((a) => !a.startsWith('--'))).toEqual(PROTO_FILES);
+  });
+
+  it('are up to date: regenerating gives the committed files byte for byte', () => {
+    const listFiles = (root: string, dir = ''): string[] =>
+      readdirSync(path.join(root, dir), { withFileTypes: true })
+        .flatMap((e) => (e.isDirectory() ? listFiles(root, path.join(dir, e.name)) : [path.join(dir, e.name)]))
+        .sort();
+    const fresh = mkdtempSync(path.join(tmpdir(), 'gen-protos-'));
+    try {
+      // Run from the repo root as `npm run gen:protos` does: the files record their proto's path.
+      const bin = require.resolve('@grpc/proto-loader/build/bin/proto-loader-gen-types.js');
+      execFileSync(process.execPath, [bin, ...args.map((a) => (a === outDirFlag ? `--outDir=${fresh}` : a))], {
+        cwd: REPO_ROOT,
+        stdio: 'pipe',
+      });
+      const committed = path.join(REPO_ROOT, GENERATED_DIR);
+      const freshFiles = listFiles(fresh);
+      // Stale files are reported too (delete the folder, then run `npm run gen:protos`).
+      expect(listFiles(committed)).toEqual(freshFiles);
+      const outdated = freshFiles.filter(
+        (f) => !readFileSync(path.join(fresh, f)).equals(readFileSync(path.join(committed, f))),
+      );
+      expect({ outdated, fix: 'npm run gen:protos' }).toEqual({ outdated: [], fix: 'npm run gen:protos' });
+    } finally {
+      rmSync(fresh, { recursive: true, force: true });
     }
   });
 });
@@ -291,12 +316,8 @@ describe('hand-computed encodings', () => {
         },
       },
     });
-    expect(Buffer.isBuffer(decoded.request_headers?.headers?.headers?.[0].raw_value)).toBe(true);
     if (decoded.request !== 'request_headers') throw new Error('oneof case not named');
-    expect(decoded.request_headers.end_of_stream).toBe(true);
-    expect(protoStructToJson(decoded.attributes?.['envoy.filters.http.ext_proc'])).toEqual({
-      'xds.route_name': 'r1',
-    });
+    expect(Buffer.isBuffer(decoded.request_headers.headers?.headers?.[0].raw_value)).toBe(true);
 
     // Envoy's deprecated HttpHeaders.attributes = 2 (undeclared here) is skipped.
     const withDeprecated = Buffer.from(hex('12 04', '12 00', '18 01'), 'hex');
@@ -493,20 +514,12 @@ describe('hand-computed encodings', () => {
     const obj: CheckResponse = {
       status: {},
       ok_response: { headers_to_remove: ['authorization'] },
-      dynamic_metadata: jsonToProtoStruct({ a: true }),
+      dynamic_metadata: { fields: { a: { boolValue: true } } },
     };
     // status = 1 LEN 0; ok_response = 3 { headers_to_remove = 5 }; dynamic_metadata = 4 { fields{a: bool} }
     expect(loadGrpcDefinitions().authorization.Check.responseSerialize(obj).toString('hex')).toBe(
       hex('0a 00', '1a 0f', '2a 0d', ascii('authorization'), '22 09', '0a 07', '0a 01', ascii('a'), '12 02', '20 01'),
     );
-  });
-
-  it('google.protobuf.Struct helpers round-trip through the wire', () => {
-    const json = { s: 'x', n: 1.5, b: false, z: null, l: [1, 'two'], o: { k: 'v' } };
-    const T = type('google.protobuf.Struct');
-    const wire = T.encode(T.fromObject(jsonToProtoStruct(json))).finish();
-    const back = T.toObject(T.decode(wire), { oneofs: true });
-    expect(protoStructToJson(back)).toEqual(json);
   });
 
   it('HealthCheckResponse SERVING is 08 01', () => {
@@ -530,27 +543,27 @@ describe('loadGrpcDefinitions()', () => {
 
   it('exposes the exact wire method paths and streaming flags', () => {
     const defs = loadGrpcDefinitions();
-    const process = defs.externalProcessor.Process;
-    expect(process.path).toBe('/envoy.service.ext_proc.v3.ExternalProcessor/Process');
-    expect(process.requestStream).toBe(true);
-    expect(process.responseStream).toBe(true);
-
-    expect(defs.authorization.Check.path).toBe('/envoy.service.auth.v3.Authorization/Check');
-    expect(defs.authorization.Check.requestStream).toBe(false);
-    expect(defs.authorization.Check.responseStream).toBe(false);
-
-    expect(defs.health.Check.path).toBe('/grpc.health.v1.Health/Check');
-    expect(defs.health.Check.requestStream).toBe(false);
-    expect(defs.health.Check.responseStream).toBe(false);
-    expect(defs.health.Watch.path).toBe('/grpc.health.v1.Health/Watch');
-    expect(defs.health.Watch.requestStream).toBe(false);
-    expect(defs.health.Watch.responseStream).toBe(true);
-
-    expect(Object.keys(defs.externalProcessor)).toEqual(['Process']);
-    expect(Object.keys(defs.authorization)).toEqual(['Check']);
-    expect(Object.keys(defs.health).sort()).toEqual(['Check', 'Watch']);
+    const shape = (m: { path: string; requestStream: boolean; responseStream: boolean }): [string, boolean, boolean] => [
+      m.path,
+      m.requestStream,
+      m.responseStream,
+    ];
+    expect({
+      externalProcessor: Object.values(defs.externalProcessor).map(shape),
+      authorization: Object.values(defs.authorization).map(shape),
+      health: Object.values(defs.health).map(shape),
+    }).toEqual({
+      externalProcessor: [['/envoy.service.ext_proc.v3.ExternalProcessor/Process', true, true]],
+      authorization: [['/envoy.service.auth.v3.Authorization/Check', false, false]],
+      health: [
+        ['/grpc.health.v1.Health/Check', false, false],
+        ['/grpc.health.v1.Health/Watch', false, true],
+      ],
+    });
     expect(Object.values(METHOD_PATHS).sort()).toEqual(
-      [process.path, defs.authorization.Check.path, defs.health.Check.path, defs.health.Watch.path].sort(),
+      [...Object.values(defs.externalProcessor), ...Object.values(defs.authorization), ...Object.values(defs.health)]
+        .map((m) => m.path)
+        .sort(),
     );
   });
 });
@@ -646,4 +659,22 @@ export const typeChecks: ProcessingResponse[] = [
   { dynamic_metadata: {} },
   // @ts-expect-error bytes fields take a Buffer: a string would be read as base64
   { immediate_response: { body: 'text' } },
+  // Any HTTP status, including ones Envoy's StatusCode enum does not name (proto3 enums are open).
+  { immediate_response: { status: { code: 418 } } },
 ];
+
+export const checkResponseTypeChecks: CheckResponse[] = [
+  { status: { code: 0 } },
+  { status: { code: 0 }, ok_response: {} },
+  { status: { code: 7 }, http_response: 'denied_response', denied_response: { status: { code: 299 }, body: 'text' } },
+  // @ts-expect-error at most one case of the oneof `http_response`
+  { ok_response: {}, denied_response: {} },
+];
+
+/** A decoded oneof narrows on its virtual field to a present case. */
+export function typeCheckNarrowing(msg: ProcessingRequest): boolean | undefined {
+  if (msg.request === 'request_body') return msg.request_body.end_of_stream;
+  // @ts-expect-error the other cases are absent once `request` names one
+  if (msg.request === 'request_headers') return msg.request_body.end_of_stream;
+  return undefined;
+}
