@@ -210,3 +210,8 @@ type DeepReadonly<T> = T extends readonly (infer U)[]
 export type RouteConfig = DeepReadonly<Static<typeof ROUTE_SCHEMA>>;
 export type LambdaPluginConfig = DeepReadonly<Static<typeof PLUGIN_SCHEMA>>;
 export type IamAuthorization = DeepReadonly<Static<typeof IAM_SCHEMA>>;
+
+/** schema/routes.schema.json, as `npm run gen:schema` writes it (a test keeps the two equal). */
+export function routesFileSchemaText(): string {
+  return `${JSON.stringify(ROUTES_FILE_SCHEMA, null, 2)}\n`;
+}
