@@ -197,21 +197,23 @@ function problemsOf(errors: readonly ErrorObject[], data: unknown, route: string
   return problems;
 }
 
-/** `secretkey` → `secret_key` (in place, keeping the key order); both spellings at once is a problem. */
-function readAliases(obj: Json, field: string, route: string, problems: RouteProblem[]): void {
+/**
+ * `secretkey` → `secret_key`, keeping the key order; both spellings at once is a problem (and
+ * the alias is dropped). A new object: `delete` would leave V8 a slower, larger dictionary object.
+ */
+function readAliases(obj: Json, field: string, route: string, problems: RouteProblem[]): Json {
   const keys = Object.keys(obj);
-  for (const [alias, canonical] of Object.entries(FIELD_ALIASES)) {
-    if (!(alias in obj)) continue;
-    if (canonical in obj) {
-      const [first, second] = keys.filter((k) => k === alias || k === canonical);
+  if (!keys.some((k) => k in FIELD_ALIASES)) return obj;
+  const out: Json = {};
+  for (const k of keys) {
+    const canonical = FIELD_ALIASES[k];
+    if (canonical === undefined) out[k] = obj[k];
+    else if (canonical in obj) {
+      const [first, second] = keys.filter((key) => key === k || key === canonical);
       problems.push({ route, field, reason: `"${first}" and "${second}" are the same field: give only one` });
-      delete obj[alias];
-      continue;
-    }
-    const entries = Object.entries(obj).map(([k, v]): [string, unknown] => [k === alias ? canonical : k, v]);
-    for (const k of keys) delete obj[k];
-    Object.assign(obj, Object.fromEntries(entries));
+    } else out[canonical] = obj[k];
   }
+  return out;
 }
 
 function checkFunctionUri(uri: string): string | undefined {
@@ -269,7 +271,7 @@ function checkRoute(input: unknown, where: string): { route: RouteConfig | undef
   const plugin = isPlainObject(copy.plugins) ? copy.plugins[PLUGIN_NAME] : undefined;
   const authorization = isPlainObject(plugin) ? plugin.authorization : undefined;
   const iam = isPlainObject(authorization) ? authorization.iam : undefined;
-  if (isPlainObject(iam)) readAliases(iam, `plugins.${PLUGIN_NAME}.authorization.iam`, name, problems);
+  if (isPlainObject(iam)) (authorization as Json).iam = readAliases(iam, `plugins.${PLUGIN_NAME}.authorization.iam`, name, problems);
   const validate = routeValidator();
   if (!validate(copy)) problems.push(...problemsOf(validate.errors ?? [], copy, name));
   codeChecks(copy, name, problems);
