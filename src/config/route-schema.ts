@@ -169,18 +169,13 @@ function explain(e: ErrorObject, data: unknown): { field: string; reason: string
  * "must be a string"), or, when it offers alternative fields, as one "is required".
  */
 function problemsOf(errors: readonly ErrorObject[], data: unknown, route: string): RouteProblem[] {
-  const hidden: string[] = [];
-  for (const e of errors) {
-    if (e.keyword !== 'anyOf') continue;
-    hidden.push(`${e.schemaPath}/`);
-  }
-  const shown = errors.filter((e) =>
-    !hidden.some((prefix) => {
-      if (!e.schemaPath.startsWith(prefix)) return false;
-      const anyOf = errors.find((a) => a.keyword === 'anyOf' && `${a.schemaPath}/` === prefix);
-      return requiredAlternatives(anyOf?.schema) !== undefined || !e.schemaPath.startsWith(`${prefix}0/`);
-    }),
-  );
+  const anyOfs = errors.filter((e) => e.keyword === 'anyOf');
+  const hidden = (e: ErrorObject): boolean =>
+    anyOfs.some((a) => {
+      const branch = `${a.schemaPath}/`;
+      return e.schemaPath.startsWith(branch) && (requiredAlternatives(a.schema) !== undefined || !e.schemaPath.startsWith(`${branch}0/`));
+    });
+  const shown = errors.filter((e) => !hidden(e));
   const problems: RouteProblem[] = [];
   const valueChecked = new Set<string>();
   for (const e of shown) {
@@ -251,9 +246,14 @@ function codeChecks(route: Json, name: string, problems: RouteProblem[]): void {
   if (isPlainObject(plugin)) check(`plugins.${PLUGIN_NAME}.function_uri`, plugin.function_uri, checkFunctionUri);
 }
 
-/** The id as it will be stored, when it is a valid one. APISIX accepts numeric ids in JSON bodies; they are strings everywhere else. */
+/** APISIX accepts numeric ids in JSON bodies; they are strings everywhere else. */
+function normalisedId(raw: unknown): unknown {
+  return typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 ? String(raw) : raw;
+}
+
+/** The id as it will be stored, when it is a valid one. */
 function usableId(raw: unknown): string | undefined {
-  const id = typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 ? String(raw) : raw;
+  const id = normalisedId(raw);
   return typeof id === 'string' && ROUTE_ID_PATTERN.test(id) ? id : undefined;
 }
 
@@ -264,8 +264,8 @@ function usableId(raw: unknown): string | undefined {
 function checkRoute(input: unknown, where: string): { route: RouteConfig | undefined; problems: RouteProblem[] } {
   if (!isPlainObject(input)) return { route: undefined, problems: [{ route: where, field: '', reason: `must be an object (got ${typeName(input)})` }] };
   const copy = structuredClone(input);
-  if (typeof copy.id === 'number' && Number.isInteger(copy.id) && copy.id >= 0) copy.id = String(copy.id);
-  const id = usableId(input.id);
+  if ('id' in copy) copy.id = normalisedId(copy.id);
+  const id = usableId(copy.id);
   const name = id === undefined ? where : `route "${id}"`;
   const problems: RouteProblem[] = [];
   const plugin = isPlainObject(copy.plugins) ? copy.plugins[PLUGIN_NAME] : undefined;
