@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { ERROR_CODES, SidecarError, sidecarError } from '../errors';
 import { parseRoutesDocument } from './routes-file';
-import { RouteConfig, RouteValidationError, problemText, validateRoute } from './route-schema';
+import { RouteConfig, RouteValidationError, problemText } from './route-schema';
+import { routeFromEtcdValue } from './stores/etcd-value';
 
 export interface CheckResult {
   /** `file:<path>` or `etcd://...`. */
@@ -68,12 +69,9 @@ export async function checkEtcd(spec: string): Promise<CheckResult> {
       const id = key.slice(prefix.length + 1);
       if (id === '' || id.includes('/')) continue; // not a route key: the store ignores it too
       try {
-        const raw: unknown = JSON.parse(kv.value.toString());
-        const route = validateRoute(typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? { id, ...raw } : raw, id);
-        if (route.id !== id) problems.push(`route "${id}": id: does not match its etcd key ${key}`);
-        else routes.push(route);
+        routes.push(routeFromEtcdValue(kv.value.toString(), id, key));
       } catch (err) {
-        problems.push(...(err instanceof SyntaxError ? [`${key}: not valid JSON: ${err.message}`] : problemsOf(err)));
+        problems.push(...problemsOf(err));
       }
     }
     return { source, routes: routes.length, problems };
