@@ -18,6 +18,8 @@ export interface CliOptions {
   readonly trustedProxies: readonly string[];
   readonly help: boolean;
   readonly version: boolean;
+  /** Validate the routes (--config or --store), list every problem, exit; listen on nothing. */
+  readonly check: boolean;
 }
 
 interface FlagSpec {
@@ -36,6 +38,7 @@ export const FLAGS: Readonly<Record<string, FlagSpec>> = {
   '--log-level': { env: 'SIDECAR_LOG_LEVEL', takesValue: true, help: `${LOG_LEVELS.join('|')} (default info)` },
   '--drain-timeout-ms': { env: 'SIDECAR_DRAIN_TIMEOUT_MS', takesValue: true, help: `how long SIGTERM waits for in-flight requests (default ${DEFAULT_DRAIN_TIMEOUT_MS})` },
   '--trusted-proxies': { env: 'SIDECAR_TRUSTED_PROXIES', takesValue: true, help: `comma-separated CIDRs whose X-Forwarded-Host / x-lambda-route the HTTP front believes (default ${DEFAULT_TRUSTED_PROXIES.join(',')})` },
+  '--check': { takesValue: false, help: 'validate the routes (--config file or --store), list every problem, exit 0 (valid) or 1; starts nothing' },
   '--help': { takesValue: false, help: 'print this help' },
   '--version': { takesValue: false, help: 'print the version' },
 };
@@ -118,5 +121,6 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOp
     trustedProxies: proxies === undefined ? DEFAULT_TRUSTED_PROXIES : proxies.split(',').map((s) => s.trim()).filter((s) => s !== ''),
     help,
     version,
+    check: given.has('--check'),
   };
 }

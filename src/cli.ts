@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=2 --max-old-space-size=256
 /**
  * `aws-lambda-sidecar --config routes.yaml [--grpc-listen host:port] [--http-listen host:port]`
+ * `aws-lambda-sidecar --check --config routes.yaml` (or `--store ...`): validate and exit.
  * Exit codes: 0 after a clean drain, 1 when the routes are invalid or a listener fails, 2 on usage errors.
  *
  * The shebang's V8 flags bound the heap: with Node's defaults RSS grows to about 230 MB at 1,000
@@ -11,6 +12,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { CliOptions, parseCli, usage } from './cli-options';
+import { runCheck } from './config/check';
 import { createStore } from './config/stores/store-spec';
 import { ERROR_CODES, SidecarError } from './errors';
 import { createLogger } from './logger';
@@ -35,6 +37,10 @@ async function main(): Promise<void> {
   }
   if (opts.version) {
     process.stdout.write(`${version()}\n`);
+    return;
+  }
+  if (opts.check) {
+    process.exitCode = await runCheck(opts.store, opts.configPath, process.stdout, process.stderr);
     return;
   }
   const logger = createLogger(opts.logLevel);

@@ -1,153 +1,62 @@
 /**
- * The one schema for APISIX route objects carrying the `aws-lambda` plugin, its defaults, and the
- * validator that applies both. Validation happens once, when routes are loaded or written through
- * the Admin API; the request path never validates again.
+ * Validates APISIX route objects carrying the `aws-lambda` plugin against the one JSON Schema
+ * (route-json-schema.ts), compiled by ajv once, and applies its defaults. Validation happens once,
+ * when routes are loaded or written through the Admin API; the request path never validates again
+ *. Every problem of a route (and of a list) is reported at once, each naming
+ * the route, the field and what is wrong; no message ever prints a secret.
  */
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConfigError } from '../errors';
+import { FIELD_ALIASES, patternReason, PLUGIN_NAME, ROUTE_ID_PATTERN, ROUTE_SCHEMA, type RouteConfig } from './route-json-schema';
 
-export const DEFAULT_TIMEOUT_MS = 3000;
-export const MIN_TIMEOUT_MS = 100;
-export const DEFAULT_KEEPALIVE_POOL = 5;
-export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 60_000;
-export const MIN_KEEPALIVE_TIMEOUT_MS = 1000;
-export const DEFAULT_MAX_REQ_BODY_SIZE = 64 * 1024 * 1024;
-export const DEFAULT_AWS_REGION = 'us-east-1';
-export const DEFAULT_AWS_SERVICE = 'execute-api';
-export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'CONNECT', 'TRACE', 'PURGE'] as const;
-export type HttpMethod = (typeof HTTP_METHODS)[number];
+export {
+  DEFAULT_AWS_REGION,
+  DEFAULT_AWS_SERVICE,
+  DEFAULT_KEEPALIVE_POOL,
+  DEFAULT_KEEPALIVE_TIMEOUT_MS,
+  DEFAULT_MAX_REQ_BODY_SIZE,
+  DEFAULT_TIMEOUT_MS,
+  HTTP_METHODS,
+  MIN_KEEPALIVE_TIMEOUT_MS,
+  MIN_TIMEOUT_MS,
+  ROUTE_ID_PATTERN,
+} from './route-json-schema';
+export type { HttpMethod, IamAuthorization, LambdaPluginConfig, RouteConfig } from './route-json-schema';
 
-export interface IamAuthorization {
-  readonly accesskey: string;
-  readonly secret_key: string;
-  /** Our extension: the session token of temporary credentials, sent as x-amz-security-token. */
-  readonly session_token?: string;
-  readonly aws_region: string;
-  readonly service: string;
+/** One thing wrong with a route: `route "<id>": <field>: <reason>`. */
+export interface RouteProblem {
+  /** `route "<id>"`, or where the route sits when it has no usable id (`routes.yaml: routes[3]`). */
+  readonly route: string;
+  /** Dotted path with [index] for arrays (`plugins.aws-lambda.timeout`, `uris[1]`); '' for the route itself. */
+  readonly field: string;
+  readonly reason: string;
 }
 
-export interface LambdaPluginConfig {
-  readonly function_uri: string;
-  readonly authorization?: { readonly apikey?: string; readonly iam?: IamAuthorization };
-  readonly timeout: number;
-  readonly ssl_verify: boolean;
-  readonly keepalive: boolean;
-  readonly keepalive_pool: number;
-  readonly keepalive_timeout: number;
-  readonly max_req_body_size: number;
-  readonly _meta?: { readonly disable?: boolean };
+export function problemText(p: RouteProblem): string {
+  return `${p.route}: ${p.field === '' ? '' : `${p.field}: `}${p.reason}`;
 }
 
-export interface RouteConfig {
-  readonly id: string;
-  readonly uri?: string;
-  readonly uris?: readonly string[];
-  readonly methods?: readonly HttpMethod[];
-  readonly host?: string;
-  readonly hosts?: readonly string[];
-  readonly priority: number;
-  /** APISIX: 1 enabled, 0 disabled (the route is kept but never matches). */
-  readonly status: 0 | 1;
-  readonly name?: string;
-  readonly desc?: string;
-  readonly labels?: Readonly<Record<string, string>>;
-  readonly plugins: { readonly 'aws-lambda'?: LambdaPluginConfig };
-  /** Accepted so APISIX routes load unchanged; Envoy's own upstream serves such a route. */
-  readonly upstream?: unknown;
-  /** Unix seconds, set by the Admin API. */
-  readonly create_time?: number;
-  readonly update_time?: number;
-}
-
-// ---------------------------------------------------------------------------------------------
-// A deliberately small schema language: enough for route objects, with messages that name the
-// field and never print a secret's value.
-
-type Schema =
-  | { type: 'string'; minLength?: number; maxLength?: number; pattern?: RegExp; patternHint?: string; secret?: boolean; enum?: readonly string[] }
-  | { type: 'integer'; minimum?: number; maximum?: number; enum?: readonly number[] }
-  | { type: 'boolean' }
-  | { type: 'array'; items: Schema; minItems?: number; uniqueItems?: boolean }
-  | { type: 'map'; values: Schema }
-  | { type: 'object'; properties: Record<string, Schema>; required?: readonly string[]; defaults?: Record<string, unknown>; aliases?: Record<string, string> }
-  | { type: 'any-object' };
-
-const secretString: Schema = { type: 'string', minLength: 1, secret: true };
-
-const iamSchema: Schema = {
-  type: 'object',
-  properties: {
-    accesskey: { type: 'string', minLength: 1 },
-    secret_key: secretString,
-    session_token: secretString,
-    aws_region: { type: 'string', minLength: 1, pattern: /^[a-z0-9-]+$/, patternHint: 'an AWS region such as us-east-1' },
-    service: { type: 'string', minLength: 1, pattern: /^[a-z0-9-]+$/, patternHint: 'an AWS service name such as execute-api or lambda' },
-  },
-  // APISIX's own examples and code spell it `secretkey`.
-  aliases: { secretkey: 'secret_key' },
-  required: ['accesskey', 'secret_key'],
-  defaults: { aws_region: DEFAULT_AWS_REGION, service: DEFAULT_AWS_SERVICE },
-};
-
-const pluginSchema: Schema = {
-  type: 'object',
-  properties: {
-    function_uri: { type: 'string', minLength: 1 },
-    authorization: {
-      type: 'object',
-      properties: { apikey: secretString, iam: iamSchema },
-    },
-    timeout: { type: 'integer', minimum: MIN_TIMEOUT_MS },
-    ssl_verify: { type: 'boolean' },
-    keepalive: { type: 'boolean' },
-    keepalive_pool: { type: 'integer', minimum: 1 },
-    keepalive_timeout: { type: 'integer', minimum: MIN_KEEPALIVE_TIMEOUT_MS },
-    max_req_body_size: { type: 'integer', minimum: 1 },
-    _meta: { type: 'object', properties: { disable: { type: 'boolean' } } },
-  },
-  required: ['function_uri'],
-  defaults: {
-    timeout: DEFAULT_TIMEOUT_MS,
-    ssl_verify: true,
-    keepalive: true,
-    keepalive_pool: DEFAULT_KEEPALIVE_POOL,
-    keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT_MS,
-    max_req_body_size: DEFAULT_MAX_REQ_BODY_SIZE,
-  },
-};
-
-const uriSchema: Schema = { type: 'string', minLength: 1, maxLength: 4096, pattern: /^\/[^\s?#]*$/, patternHint: 'a path starting with "/" (no query, no spaces)' };
-// APISIX host: a domain, optionally with a leading "*." wildcard.
-const hostSchema: Schema = { type: 'string', minLength: 1, maxLength: 253, pattern: /^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?$|^\*$/, patternHint: 'a host name, optionally starting with "*."' };
-export const ROUTE_ID_PATTERN = /^[a-zA-Z0-9-_.]{1,64}$/;
-
-const routeSchema: Schema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string', pattern: ROUTE_ID_PATTERN, patternHint: '1 to 64 characters of a-z, A-Z, 0-9, "-", "_" and "."' },
-    uri: uriSchema,
-    uris: { type: 'array', items: uriSchema, minItems: 1, uniqueItems: true },
-    methods: { type: 'array', items: { type: 'string', enum: HTTP_METHODS }, uniqueItems: true },
-    host: hostSchema,
-    hosts: { type: 'array', items: hostSchema, minItems: 1, uniqueItems: true },
-    priority: { type: 'integer' },
-    status: { type: 'integer', enum: [0, 1] },
-    name: { type: 'string', minLength: 1, maxLength: 256 },
-    desc: { type: 'string', maxLength: 256 },
-    labels: { type: 'map', values: { type: 'string', minLength: 1, maxLength: 256 } },
-    plugins: { type: 'object', properties: { 'aws-lambda': pluginSchema } },
-    upstream: { type: 'any-object' },
-    // Set by the Admin API (as APISIX does), so routes exported from APISIX load too.
-    create_time: { type: 'integer', minimum: 0 },
-    update_time: { type: 'integer', minimum: 0 },
-  },
-  required: ['id', 'plugins'],
-  defaults: { priority: 0, status: 1 },
-};
-
+/** Every problem found, one per line in the message. */
 export class RouteValidationError extends ConfigError {
-  constructor(readonly routeId: string | undefined, readonly field: string, readonly reason: string) {
-    super(`${routeId === undefined ? 'route' : `route "${routeId}"`}: ${field === '' ? '' : `${field}: `}${reason}`);
+  constructor(readonly problems: readonly RouteProblem[]) {
+    super(problems.map(problemText).join('\n'));
   }
+}
+
+let compiled: ValidateFunction | undefined;
+
+function routeValidator(): ValidateFunction {
+  // The JSON text of the schema, exactly what ships in schema/routes.schema.json (no TypeBox symbols).
+  compiled ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, strictRequired: false }).compile(
+    JSON.parse(JSON.stringify(ROUTE_SCHEMA)) as object,
+  );
+  return compiled;
+}
+
+type Json = Record<string, unknown>;
+
+function isPlainObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function typeName(value: unknown): string {
@@ -156,132 +65,228 @@ function typeName(value: unknown): string {
   return typeof value;
 }
 
+/** The value's type, and the value itself only for numbers and booleans that are not secrets. */
 function describe(value: unknown, secret: boolean): string {
   if (secret || typeof value === 'string' || typeof value === 'object') return typeName(value);
   return `${typeName(value)} ${String(value)}`;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+function joinField(parent: string, key: string): string {
+  return parent === '' ? key : `${parent}.${key}`;
 }
 
-/** Validates `value` against `schema`, returning a copy with defaults applied. */
-function check(schema: Schema, value: unknown, field: string, routeId: string | undefined): unknown {
-  const fail = (reason: string): never => {
-    throw new RouteValidationError(routeId, field, reason);
-  };
-  switch (schema.type) {
-    case 'string': {
-      if (typeof value !== 'string') return fail(`must be a string (got ${describe(value, schema.secret ?? false)})`);
-      if (schema.minLength !== undefined && value.length < schema.minLength) return fail(`must not be empty`);
-      if (schema.maxLength !== undefined && value.length > schema.maxLength) return fail(`must be at most ${schema.maxLength} characters`);
-      if (schema.enum !== undefined && !schema.enum.includes(value)) return fail(`must be one of ${schema.enum.join(', ')} (got "${value}")`);
-      if (schema.pattern !== undefined && !schema.pattern.test(value)) return fail(`must be ${schema.patternHint ?? `of the form ${schema.pattern}`}${schema.secret ? '' : ` (got "${value}")`}`);
-      return value;
+/** JSON pointer → `plugins.aws-lambda.timeout` / `uris[1]`, walking the data to tell arrays from objects. */
+function fieldOf(instancePath: string, data: unknown): string {
+  if (instancePath === '') return '';
+  let field = '';
+  let at = data;
+  for (const raw of instancePath.slice(1).split('/')) {
+    const key = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (Array.isArray(at)) {
+      field += `[${key}]`;
+      at = at[Number(key)];
+    } else {
+      field = joinField(field, key);
+      at = isPlainObject(at) ? at[key] : undefined;
     }
-    case 'integer': {
-      if (typeof value !== 'number' || !Number.isInteger(value)) return fail(`must be an integer (got ${describe(value, false)})`);
-      if (schema.minimum !== undefined && value < schema.minimum) return fail(`must be >= ${schema.minimum} (got ${value})`);
-      if (schema.maximum !== undefined && value > schema.maximum) return fail(`must be <= ${schema.maximum} (got ${value})`);
-      if (schema.enum !== undefined && !schema.enum.includes(value)) return fail(`must be one of ${schema.enum.join(', ')} (got ${value})`);
-      return value;
+  }
+  return field;
+}
+
+const TYPE_REASONS: Readonly<Record<string, string>> = {
+  string: 'must be a string',
+  integer: 'must be an integer',
+  boolean: 'must be true or false',
+  object: 'must be an object',
+  array: 'must be an array',
+};
+
+/** `[{required: ["a"]}, {required: ["b"]}]` (one of two fields) → ["a", "b"]; otherwise undefined. */
+function requiredAlternatives(branches: unknown): string[] | undefined {
+  if (!Array.isArray(branches)) return undefined;
+  const names = branches.map((b) => (isPlainObject(b) && Array.isArray(b.required) && b.required.length === 1 && Object.keys(b).length === 1 ? b.required[0] : undefined));
+  return names.every((n): n is string => typeof n === 'string') ? names : undefined;
+}
+
+function quoted(value: unknown): string {
+  return typeof value === 'string' ? `"${value}"` : String(value);
+}
+
+/** The field and reason of one ajv error, or undefined for an error that only summarises others. */
+function explain(e: ErrorObject, data: unknown): { field: string; reason: string } | undefined {
+  const at = fieldOf(e.instancePath, data);
+  const parent = (e.parentSchema ?? {}) as Json;
+  const secret = parent.writeOnly === true;
+  const p = e.params as Json;
+  switch (e.keyword) {
+    case 'type': {
+      const types = ([] as unknown[]).concat(p.type).map(String);
+      return { field: at, reason: `${types.map((t) => TYPE_REASONS[t] ?? `must be ${t}`).join(' or ')} (got ${describe(e.data, secret)})` };
     }
-    case 'boolean':
-      if (typeof value !== 'boolean') return fail(`must be true or false (got ${describe(value, false)})`);
-      return value;
-    case 'array': {
-      if (!Array.isArray(value)) return fail(`must be an array (got ${describe(value, false)})`);
-      if (schema.minItems !== undefined && value.length < schema.minItems) return fail(`must have at least ${schema.minItems} item(s)`);
-      const items = value.map((item, i) => check(schema.items, item, `${field}[${i}]`, routeId));
-      if (schema.uniqueItems && new Set(items.map((i) => JSON.stringify(i))).size !== items.length) return fail('must not repeat an item');
-      return items;
+    case 'required':
+      return { field: joinField(at, String(p.missingProperty)), reason: 'is required' };
+    case 'additionalProperties': {
+      const known = Object.keys((parent.properties ?? {}) as Json).join(', ');
+      return { field: at, reason: `unknown field "${String(p.additionalProperty)}" (known fields: ${known})` };
     }
-    case 'map': {
-      if (!isPlainObject(value)) return fail(`must be an object (got ${describe(value, false)})`);
-      const out: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(value)) out[k] = check(schema.values, v, `${field}.${k}`, routeId);
-      return out;
+    case 'minimum':
+      return { field: at, reason: `must be >= ${String(p.limit)} (got ${String(e.data)})` };
+    case 'maximum':
+      return { field: at, reason: `must be <= ${String(p.limit)} (got ${String(e.data)})` };
+    case 'minLength':
+      return { field: at, reason: p.limit === 1 ? 'must not be empty' : `must be at least ${String(p.limit)} characters` };
+    case 'maxLength':
+      return { field: at, reason: `must be at most ${String(p.limit)} characters` };
+    case 'minItems':
+      return { field: at, reason: `must have at least ${String(p.limit)} item(s)` };
+    case 'uniqueItems':
+      return { field: at, reason: 'must not repeat an item' };
+    case 'enum':
+      return { field: at, reason: `must be one of ${(p.allowedValues as unknown[]).map(String).join(', ')} (got ${quoted(e.data)})` };
+    case 'pattern': {
+      const known = patternReason(e.instancePath.slice(e.instancePath.lastIndexOf('/') + 1), String(p.pattern));
+      const echo = (known?.echo ?? false) && !secret;
+      return { field: at, reason: `${known?.reason ?? `must match ${String(p.pattern)}`}${echo ? ` (got "${String(e.data)}")` : ''}` };
     }
-    case 'any-object':
-      if (!isPlainObject(value)) return fail(`must be an object (got ${describe(value, false)})`);
-      return value;
-    case 'object': {
-      if (!isPlainObject(value)) return fail(`must be an object (got ${describe(value, false)})`);
-      const out: Record<string, unknown> = {};
-      for (const [rawKey, v] of Object.entries(value)) {
-        const key = schema.aliases?.[rawKey] ?? rawKey;
-        const sub = field === '' ? key : `${field}.${key}`;
-        const propSchema = schema.properties[key];
-        if (propSchema === undefined) {
-          const known = Object.keys(schema.properties).join(', ');
-          return fail(`unknown field "${rawKey}" (known fields: ${known})`);
-        }
-        if (key in out) {
-          const other = Object.keys(value).find((k) => k !== rawKey && (schema.aliases?.[k] ?? k) === key) ?? key;
-          return fail(`"${other}" and "${rawKey}" are the same field: give only one`);
-        }
-        out[key] = check(propSchema, v, sub, routeId);
-      }
-      for (const req of schema.required ?? []) {
-        if (!(req in out)) throw new RouteValidationError(routeId, field === '' ? req : `${field}.${req}`, 'is required');
-      }
-      for (const [k, d] of Object.entries(schema.defaults ?? {})) if (!(k in out)) out[k] = d;
-      return out;
+    case 'anyOf': {
+      const names = requiredAlternatives(e.schema);
+      if (names === undefined) return undefined; // its first branch's errors say what is wrong
+      const [first, second] = names;
+      return { field: joinField(at, first), reason: FIELD_ALIASES[second] === first ? 'is required' : `is required (or give "${second}")` };
     }
+    case 'not': {
+      const both = isPlainObject(e.schema) && Array.isArray(e.schema.required) ? e.schema.required.map(String) : undefined;
+      if (both?.length === 2) return { field: joinField(at, both[1]), reason: `give either "${both[0]}" or "${both[1]}", not both` };
+      return { field: at, reason: 'is not allowed here' };
+    }
+    default:
+      return { field: at, reason: e.message ?? 'is invalid' };
   }
 }
 
-function checkFunctionUri(uri: string, routeId: string): void {
-  const field = 'plugins.aws-lambda.function_uri';
+/**
+ * ajv's errors → one problem per field. An `anyOf` reports through its first branch only (the id:
+ * "must be a string"), or, when it offers alternative fields, as one "is required".
+ */
+function problemsOf(errors: readonly ErrorObject[], data: unknown, route: string): RouteProblem[] {
+  const anyOfs = errors.filter((e) => e.keyword === 'anyOf');
+  const hidden = (e: ErrorObject): boolean =>
+    anyOfs.some((a) => {
+      const branch = `${a.schemaPath}/`;
+      return e.schemaPath.startsWith(branch) && (requiredAlternatives(a.schema) !== undefined || !e.schemaPath.startsWith(`${branch}0/`));
+    });
+  const shown = errors.filter((e) => !hidden(e));
+  const problems: RouteProblem[] = [];
+  const valueChecked = new Set<string>();
+  for (const e of shown) {
+    const explained = explain(e, data);
+    if (explained === undefined) continue;
+    // A value breaks one rule at a time ("must not be empty", not also "must be an AWS region").
+    const perValue = !['required', 'additionalProperties', 'anyOf', 'not'].includes(e.keyword);
+    if (perValue) {
+      if (valueChecked.has(explained.field)) continue;
+      valueChecked.add(explained.field);
+    }
+    problems.push({ route, ...explained });
+  }
+  return problems;
+}
+
+/**
+ * `secretkey` → `secret_key`, keeping the key order; both spellings at once is a problem (and
+ * the alias is dropped). A new object: `delete` would leave V8 a slower, larger dictionary object.
+ */
+function readAliases(obj: Json, field: string, route: string, problems: RouteProblem[]): Json {
+  const keys = Object.keys(obj);
+  if (!keys.some((k) => k in FIELD_ALIASES)) return obj;
+  const out: Json = {};
+  for (const k of keys) {
+    const canonical = FIELD_ALIASES[k];
+    if (canonical === undefined) out[k] = obj[k];
+    else if (canonical in obj) {
+      const [first, second] = keys.filter((key) => key === k || key === canonical);
+      problems.push({ route, field, reason: `"${first}" and "${second}" are the same field: give only one` });
+    } else out[canonical] = obj[k];
+  }
+  return out;
+}
+
+function checkFunctionUri(uri: string): string | undefined {
   let parsed: URL;
   try {
     parsed = new URL(uri);
   } catch {
     // Never echo user info: it may hold a password.
-    throw new RouteValidationError(routeId, field, `is not a valid URL (got "${uri.replace(/\/\/[^/?#]*@/, '//***@')}")`);
+    return `is not a valid URL (got "${uri.replace(/\/\/[^/?#]*@/, '//***@')}")`;
   }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-    throw new RouteValidationError(routeId, field, `must use https or http (got "${parsed.protocol.replace(':', '')}")`);
-  }
-  if (parsed.username !== '' || parsed.password !== '') {
-    throw new RouteValidationError(routeId, field, 'must not carry user info; use authorization.apikey or authorization.iam');
-  }
-  if (parsed.search !== '' || parsed.hash !== '' || uri.includes('?') || uri.includes('#')) {
-    throw new RouteValidationError(routeId, field, 'must not carry a query string or fragment');
-  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return `must use https or http (got "${parsed.protocol.replace(':', '')}")`;
+  if (parsed.username !== '' || parsed.password !== '') return 'must not carry user info; use authorization.apikey or authorization.iam';
+  if (parsed.search !== '' || parsed.hash !== '' || uri.includes('?') || uri.includes('#')) return 'must not carry a query string or fragment';
+  return undefined;
 }
 
-function checkUriPattern(uri: string, field: string, routeId: string): void {
+function checkUriPattern(uri: string): string | undefined {
   const star = uri.indexOf('*');
-  if (star !== -1 && star !== uri.length - 1) {
-    throw new RouteValidationError(routeId, field, `"*" is only allowed at the end of the uri (got "${uri}")`);
-  }
-  if (uri.split('/').some((seg) => seg.startsWith(':'))) {
-    throw new RouteValidationError(routeId, field, `parameter segments such as ":name" are not supported; use a trailing "*" (got "${uri}")`);
-  }
+  if (star !== -1 && star !== uri.length - 1) return `"*" is only allowed at the end of the uri (got "${uri}")`;
+  if (uri.split('/').some((seg) => seg.startsWith(':'))) return `parameter segments such as ":name" are not supported; use a trailing "*" (got "${uri}")`;
+  return undefined;
+}
+
+/** What JSON Schema cannot say: URL rules and the uri's "*" and ":param" rules, for fields the schema accepted. */
+function codeChecks(route: Json, name: string, problems: RouteProblem[]): void {
+  const flagged = new Set(problems.map((p) => p.field));
+  const check = (field: string, value: unknown, rule: (v: string) => string | undefined): void => {
+    if (typeof value !== 'string' || flagged.has(field)) return;
+    const reason = rule(value);
+    if (reason !== undefined) problems.push({ route: name, field, reason });
+  };
+  check('uri', route.uri, checkUriPattern);
+  if (Array.isArray(route.uris)) route.uris.forEach((u, i) => check(`uris[${i}]`, u, checkUriPattern));
+  const plugin = isPlainObject(route.plugins) ? route.plugins[PLUGIN_NAME] : undefined;
+  if (isPlainObject(plugin)) check(`plugins.${PLUGIN_NAME}.function_uri`, plugin.function_uri, checkFunctionUri);
+}
+
+/** APISIX accepts numeric ids in JSON bodies; they are strings everywhere else. */
+function normalisedId(raw: unknown): unknown {
+  return typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 ? String(raw) : raw;
+}
+
+/** The id as it will be stored, when it is a valid one. */
+function usableId(raw: unknown): string | undefined {
+  const id = normalisedId(raw);
+  return typeof id === 'string' && ROUTE_ID_PATTERN.test(id) ? id : undefined;
 }
 
 /**
- * Validates one APISIX route object and returns it frozen, with defaults applied.
- * `idHint` names the route in messages when the object has no usable id yet (Admin API PUT path).
+ * Checks one route object. `where` names it when it has no usable id: the Admin API's path id, or
+ * its place in a list.
+ */
+function checkRoute(input: unknown, where: string): { route: RouteConfig | undefined; problems: RouteProblem[] } {
+  if (!isPlainObject(input)) return { route: undefined, problems: [{ route: where, field: '', reason: `must be an object (got ${typeName(input)})` }] };
+  const copy = structuredClone(input);
+  if ('id' in copy) copy.id = normalisedId(copy.id);
+  const id = usableId(copy.id);
+  const name = id === undefined ? where : `route "${id}"`;
+  const problems: RouteProblem[] = [];
+  const plugin = isPlainObject(copy.plugins) ? copy.plugins[PLUGIN_NAME] : undefined;
+  const authorization = isPlainObject(plugin) ? plugin.authorization : undefined;
+  const iam = isPlainObject(authorization) ? authorization.iam : undefined;
+  if (isPlainObject(iam)) (authorization as Json).iam = readAliases(iam, `plugins.${PLUGIN_NAME}.authorization.iam`, name, problems);
+  const validate = routeValidator();
+  if (!validate(copy)) problems.push(...problemsOf(validate.errors ?? [], copy, name));
+  codeChecks(copy, name, problems);
+  return { route: problems.length === 0 ? deepFreeze(copy as unknown as RouteConfig) : undefined, problems };
+}
+
+/**
+ * Validates one APISIX route object and returns it frozen, with defaults applied; throws a
+ * RouteValidationError listing every problem. `idHint` names the route in messages when the
+ * object has no usable id (Admin API PUT path).
  */
 export function validateRoute(input: unknown, idHint?: string): RouteConfig {
-  let id: string | undefined = idHint;
-  if (isPlainObject(input)) {
-    // APISIX accepts numeric ids in JSON bodies; they are strings everywhere else.
-    if (typeof input.id === 'number' && Number.isInteger(input.id) && input.id >= 0) input = { ...input, id: String(input.id) };
-    const raw = (input as Record<string, unknown>).id;
-    if (typeof raw === 'string' && ROUTE_ID_PATTERN.test(raw)) id = raw;
-  }
-  const route = check(routeSchema, input, '', id) as RouteConfig & { uri?: string; uris?: string[] };
-  if (route.uri === undefined && route.uris === undefined) throw new RouteValidationError(id, 'uri', 'is required (or give "uris")');
-  if (route.uri !== undefined && route.uris !== undefined) throw new RouteValidationError(id, 'uris', 'give either "uri" or "uris", not both');
-  if (route.host !== undefined && route.hosts !== undefined) throw new RouteValidationError(id, 'hosts', 'give either "host" or "hosts", not both');
-  if (route.uri !== undefined) checkUriPattern(route.uri, 'uri', route.id);
-  route.uris?.forEach((u, i) => checkUriPattern(u, `uris[${i}]`, route.id));
-  const plugin = route.plugins['aws-lambda'];
-  if (plugin !== undefined) checkFunctionUri(plugin.function_uri, route.id);
-  return deepFreeze(route);
+  const { route, problems } = checkRoute(input, idHint === undefined ? 'route' : `route "${idHint}"`);
+  if (route === undefined) throw new RouteValidationError(problems);
+  return route;
 }
 
 export function deepFreeze<T>(value: T): T {
@@ -292,16 +297,26 @@ export function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Validates a whole route list: every route, then duplicate ids across the list. */
+/** Validates a whole route list: every route, then duplicate ids across the list; all problems at once. */
 export function validateRoutes(input: unknown, where = 'routes'): readonly RouteConfig[] {
-  if (!Array.isArray(input)) throw new ConfigError(`${where}: must be a list of route objects (got ${typeName(input)})`);
+  if (!Array.isArray(input)) throw new RouteValidationError([{ route: where, field: '', reason: `must be a list of route objects (got ${typeName(input)})` }]);
   const seen = new Set<string>();
-  const routes = input.map((r, i) => {
-    if (!isPlainObject(r)) throw new ConfigError(`${where}[${i}]: must be a route object (got ${typeName(r)})`);
-    const route = validateRoute(r);
-    if (seen.has(route.id)) throw new RouteValidationError(route.id, 'id', `duplicate route id (routes[${i}])`);
-    seen.add(route.id);
-    return route;
+  const problems: RouteProblem[] = [];
+  const routes: RouteConfig[] = [];
+  input.forEach((r: unknown, i) => {
+    const at = `${where}[${i}]`;
+    if (!isPlainObject(r)) {
+      problems.push({ route: at, field: '', reason: `must be a route object (got ${typeName(r)})` });
+      return;
+    }
+    const checked = checkRoute(r, at);
+    problems.push(...checked.problems);
+    const id = usableId(r.id);
+    if (id === undefined) return;
+    if (seen.has(id)) problems.push({ route: `route "${id}"`, field: 'id', reason: `duplicate route id (routes[${i}])` });
+    seen.add(id);
+    if (checked.route !== undefined) routes.push(checked.route);
   });
+  if (problems.length > 0) throw new RouteValidationError(problems);
   return Object.freeze(routes);
 }

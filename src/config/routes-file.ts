@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, ERROR_CODES } from '../errors';
-import { RouteConfig, validateRoutes } from './route-schema';
+import { RouteConfig, RouteProblem, RouteValidationError, validateRoutes } from './route-schema';
 
 export function parseRoutesDocument(text: string, source: string): readonly RouteConfig[] {
   let doc: unknown;
@@ -18,11 +18,21 @@ export function parseRoutesDocument(text: string, source: string): readonly Rout
   if (typeof doc !== 'object' || Array.isArray(doc)) {
     throw new ConfigError(`${source}: must be a mapping with a "routes" list`);
   }
-  const unknown = Object.keys(doc).filter((k) => k !== 'routes');
-  if (unknown.length > 0) throw new ConfigError(`${source}: unknown top-level field "${unknown[0]}" (the file holds only "routes")`);
-  const routes = (doc as { routes?: unknown }).routes;
-  if (routes === undefined || routes === null) return Object.freeze([]);
-  return validateRoutes(routes, `${source}: routes`);
+  // Reported together with the routes' problems: a file is fixed in one go.
+  const problems: RouteProblem[] = Object.keys(doc)
+    .filter((k) => k !== 'routes')
+    .map((k) => ({ route: source, field: '', reason: `unknown top-level field "${k}" (the file holds only "routes")` }));
+  const list = (doc as { routes?: unknown }).routes;
+  let routes: readonly RouteConfig[] = Object.freeze([]);
+  try {
+    if (list !== undefined && list !== null) routes = validateRoutes(list, `${source}: routes`);
+  } catch (err) {
+    const found = (err as Partial<RouteValidationError>).problems;
+    if (found === undefined) throw err;
+    problems.push(...found);
+  }
+  if (problems.length > 0) throw new RouteValidationError(problems);
+  return routes;
 }
 
 export function readRoutesFile(path: string): readonly RouteConfig[] {

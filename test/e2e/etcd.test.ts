@@ -13,6 +13,7 @@ import { Agent, request } from 'undici';
 import { startStandIn, type StandIn } from '../../demo/lambda-stand-in';
 import {
   canConnect,
+  etcdArgs,
   freePort,
   requireBinary,
   sleep,
@@ -93,16 +94,7 @@ describe('etcd store: two sidecars, one etcd', () => {
   };
 
   const startEtcd = async (): Promise<ManagedProcess> => {
-    const url = (port: number): string => `http://127.0.0.1:${port}`;
-    const proc = spawnManaged('etcd', etcdBin, [
-      '--data-dir', dataDir,
-      '--name', 'default',
-      '--listen-client-urls', url(clientPort),
-      '--advertise-client-urls', url(clientPort),
-      '--listen-peer-urls', url(peerPort),
-      '--initial-advertise-peer-urls', url(peerPort),
-      '--initial-cluster', `default=${url(peerPort)}`,
-    ]);
+    const proc = spawnManaged('etcd', etcdBin, etcdArgs(dataDir, clientPort, peerPort));
     await waitReady(proc, () => healthy(clientPort), { timeoutMs: ETCD_READY_TIMEOUT_MS, intervalMs: 50 });
     return proc;
   };

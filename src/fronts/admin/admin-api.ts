@@ -10,6 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { RouteConfig, ROUTE_ID_PATTERN, validateRoute } from '../../config/route-schema';
 import type { RouteStore } from '../../config/stores/route-store';
 import { SidecarError } from '../../errors';
+import { pluginsAnswer } from './plugin-schema';
 
 export const ADMIN_ROUTES_PATH = '/apisix/admin/routes';
 /** APISIX's stored key for a route, returned as `key` in answers. */
@@ -144,6 +145,12 @@ export function createAdminApi(store: RouteStore, log: Logger, opts: AdminApiOpt
     }
     const path = url.pathname.replace(/\/+$/, '');
     const method = req.method ?? 'GET';
+    const plugins = pluginsAnswer(method, path);
+    if (plugins !== undefined) {
+      req.resume();
+      send(res, plugins.status, plugins.body);
+      return;
+    }
     let id: string | undefined;
     if (path === ADMIN_ROUTES_PATH) id = undefined;
     else if (path.startsWith(`${ADMIN_ROUTES_PATH}/`)) {

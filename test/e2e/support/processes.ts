@@ -66,6 +66,20 @@ export function requireBinary(name: 'envoy' | 'nginx' | 'etcd', installHint?: st
   );
 }
 
+/** A single-node etcd on 127.0.0.1 with its data in dataDir. */
+export function etcdArgs(dataDir: string, clientPort: number, peerPort: number): string[] {
+  const url = (port: number): string => `http://127.0.0.1:${port}`;
+  return [
+    '--data-dir', dataDir,
+    '--name', 'default',
+    '--listen-client-urls', url(clientPort),
+    '--advertise-client-urls', url(clientPort),
+    '--listen-peer-urls', url(peerPort),
+    '--initial-advertise-peer-urls', url(peerPort),
+    '--initial-cluster', `default=${url(peerPort)}`,
+  ];
+}
+
 function isExecutableFile(file: string): boolean {
   try {
     if (!fs.statSync(file).isFile()) return false;

@@ -6,6 +6,7 @@ import {
   DEFAULT_KEEPALIVE_TIMEOUT_MS,
   DEFAULT_MAX_REQ_BODY_SIZE,
   DEFAULT_TIMEOUT_MS,
+  ROUTE_ID_PATTERN,
   validateRoute,
   validateRoutes,
 } from '../../../src/config/route-schema';
@@ -437,5 +438,108 @@ describe('no secret value in any message', () => {
     expect(f.code).toBe('ERR_CONFIG_INVALID');
     expect(f.message).toContain('plugins.aws-lambda.function_uri');
     expect(f.message).not.toContain(MARKER);
+  });
+});
+
+describe('every problem at once', () => {
+  it('lists every problem of one route, one per line, each naming the route and the field', () => {
+    const input = route({ methods: ['GET', 'FETCH'], host: 'bad host', foo: 1 }, { timeout: 99, keepalive: 'yes', function_uri: 'ftp://h/x' });
+    const f = failure(() => validateRoute(input));
+    expect(f.code).toBe('ERR_CONFIG_INVALID');
+    const lines = f.message.split('\n');
+    expect(lines).toHaveLength(6);
+    expect(lines).toEqual(expect.arrayContaining([
+      `route "${ID}": host: must be a host name, optionally starting with "*." (got "bad host")`,
+      `route "${ID}": methods[1]: must be one of GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS, CONNECT, TRACE, PURGE (got "FETCH")`,
+      `route "${ID}": plugins.aws-lambda.function_uri: must use https or http (got "ftp")`,
+      `route "${ID}": plugins.aws-lambda.keepalive: must be true or false (got string)`,
+      `route "${ID}": plugins.aws-lambda.timeout: must be >= 100 (got 99)`,
+      expect.stringMatching(new RegExp(`^route "${ID}": unknown field "foo" \\(known fields: id, uri, uris, `)),
+    ]));
+  });
+
+  it('gives the problems as data too', () => {
+    let problems: unknown;
+    try {
+      validateRoute(route({}, { timeout: 99, keepalive_pool: 0 }));
+    } catch (err) {
+      problems = (err as { problems?: unknown }).problems;
+    }
+    expect(problems).toEqual([
+      { route: `route "${ID}"`, field: 'plugins.aws-lambda.timeout', reason: 'must be >= 100 (got 99)' },
+      { route: `route "${ID}"`, field: 'plugins.aws-lambda.keepalive_pool', reason: 'must be >= 1 (got 0)' },
+    ]);
+  });
+
+  it('reports one problem per field (an empty region is "empty", not also "not a region")', () => {
+    const f = failure(() => validateRoute(route({}, { authorization: { iam: { accesskey: 'a', secret_key: 's', aws_region: '' } } })));
+    expect(f.message).toBe(`route "${ID}": plugins.aws-lambda.authorization.iam.aws_region: must not be empty`);
+  });
+
+  it('lists the problems of every route of a list, naming a route without a usable id by its place', () => {
+    const f = failure(() =>
+      validateRoutes(
+        [route({ id: 'a' }, { timeout: 1 }), { uri: '/x', plugins: {} }, route({ id: 'b', uri: '/a*/b' }), 'oops', route({ id: 'a' }), route({ id: 'a/b' })],
+        'routes.yaml: routes',
+      ),
+    );
+    expect(f.code).toBe('ERR_CONFIG_INVALID');
+    expect(f.message.split('\n')).toEqual([
+      'route "a": plugins.aws-lambda.timeout: must be >= 100 (got 1)',
+      'routes.yaml: routes[1]: id: is required',
+      'route "b": uri: "*" is only allowed at the end of the uri (got "/a*/b")',
+      'routes.yaml: routes[3]: must be a route object (got string)',
+      'route "a": id: duplicate route id (routes[4])',
+      'routes.yaml: routes[5]: id: must be 1 to 64 characters of a-z, A-Z, 0-9, "-", "_" and "." (not "." or "..") (got "a/b")',
+    ]);
+  });
+});
+
+describe('control characters in credentials', () => {
+  const MARKER = 'CTRL-SECRET-5d1e';
+  const fields: Array<[string, (value: string) => Json, string]> = [
+    ['apikey', (v) => ({ authorization: { apikey: v } }), 'plugins.aws-lambda.authorization.apikey'],
+    ['accesskey', (v) => ({ authorization: { iam: { accesskey: v, secret_key: 'SK' } } }), 'plugins.aws-lambda.authorization.iam.accesskey'],
+    ['secret_key', (v) => ({ authorization: { iam: { accesskey: 'AK', secret_key: v } } }), 'plugins.aws-lambda.authorization.iam.secret_key'],
+    ['secretkey', (v) => ({ authorization: { iam: { accesskey: 'AK', secretkey: v } } }), 'plugins.aws-lambda.authorization.iam.secret_key'],
+    ['session_token', (v) => ({ authorization: { iam: { accesskey: 'AK', secret_key: 'SK', session_token: v } } }), 'plugins.aws-lambda.authorization.iam.session_token'],
+  ];
+  const controls: Array<[string, string]> = [
+    ['a trailing newline (YAML "apikey: |")', `${MARKER}\n`],
+    ['a carriage return', `${MARKER}\r\n`],
+    ['a tab', `${MARKER}\tx`],
+    ['NUL', `${MARKER}\u0000`],
+    ['DEL', `${MARKER}\u007f`],
+    ['ESC', `\u001b${MARKER}`],
+  ];
+
+  for (const [name, plug, field] of fields) {
+    it.each(controls)(`${name} with %s is refused, naming the field, never the value`, (_label, value) => {
+      const f = failure(() => validateRoute(route({}, plug(value))));
+      expect(f.code).toBe('ERR_CONFIG_INVALID');
+      expect(f.message).toBe(`route "${ID}": ${field}: must not contain control characters (a line break, a tab...): check for a trailing newline`);
+      expect(f.message).not.toContain(MARKER);
+    });
+  }
+
+  it('accepts printable credentials, spaces and non-ASCII included', () => {
+    const r = validateRoute(route({}, { authorization: { apikey: 'key with spaces ~!@#', iam: { accesskey: 'AKIDEXAMPLE', secret_key: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', session_token: 'FwoGZXIvYXdzE//////////wEaDé' } } }));
+    expect(r.plugins['aws-lambda']?.authorization?.apikey).toBe('key with spaces ~!@#');
+  });
+});
+
+describe('route ids "." and ".."', () => {
+  it.each(['.', '..'])('refuses %s (it cannot be addressed as /apisix/admin/routes/{id})', (id) => {
+    const f = failure(() => validateRoute(route({ id })));
+    expect(f.code).toBe('ERR_CONFIG_INVALID');
+    expect(f.message).toBe(`route: id: must be 1 to 64 characters of a-z, A-Z, 0-9, "-", "_" and "." (not "." or "..") (got "${id}")`);
+  });
+
+  it.each(['...', '.a', 'a.', 'a..b', 'v1.2'])('accepts %s', (id) => {
+    expect(validateRoute(route({ id })).id).toBe(id);
+  });
+
+  it('ROUTE_ID_PATTERN (the Admin API path check) refuses them too', () => {
+    expect(['.', '..', 'a'].map((id) => ROUTE_ID_PATTERN.test(id))).toEqual([false, false, true]);
   });
 });

@@ -114,6 +114,18 @@ describe('readRoutesFile', () => {
     expect(f).toEqual({ code: 'ERR_CONFIG_INVALID', message: 'route "bad": plugins.aws-lambda.timeout: must be >= 100 (got 99)' });
   });
 
+  it('lists every problem of the file at once: unknown top-level fields and every route', () => {
+    const file = writeTemp('many.yaml', 'upstreams: []\nservices: []\nroutes:\n  - { id: a, uri: /a, plugins: { aws-lambda: { function_uri: "https://h/", timeout: 99 } } }\n  - { uri: /b, plugins: {} }\n');
+    const f = failure(() => readRoutesFile(file));
+    expect(f.code).toBe('ERR_CONFIG_INVALID');
+    expect(f.message.split('\n')).toEqual([
+      `${file}: unknown top-level field "upstreams" (the file holds only "routes")`,
+      `${file}: unknown top-level field "services" (the file holds only "routes")`,
+      'route "a": plugins.aws-lambda.timeout: must be >= 100 (got 99)',
+      `${file}: routes[1]: id: is required`,
+    ]);
+  });
+
   it('refuses duplicate ids across the file', () => {
     const text = 'routes:\n  - { id: a, uri: /a, plugins: {} }\n  - { id: a, uri: /b, plugins: {} }\n';
     expect(failure(() => readRoutesFile(writeTemp('dup.yaml', text))).message).toMatch(/route "a": id: duplicate route id/);
