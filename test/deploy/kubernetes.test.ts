@@ -144,8 +144,9 @@ describe('deploy/kubernetes', () => {
   describe('the probes, run against the sidecar as the kubelet runs them', () => {
     let proc: SidecarProcess;
     let client: grpc.Client;
+    let dir: string;
     beforeAll(async () => {
-      const dir = mkdtempSync(path.join(os.tmpdir(), 'k8s-probes-'));
+      dir = mkdtempSync(path.join(os.tmpdir(), 'k8s-probes-'));
       writeFileSync(path.join(dir, 'routes.yaml'), configMapData('aws-lambda-sidecar-routes', 'routes.yaml'));
       // The pod's environment, with loopback port 0 for the listeners (ports are checked above).
       const env = Object.fromEntries((sidecar.env ?? []).map((e) => [e.name, e.value]));
@@ -155,6 +156,7 @@ describe('deploy/kubernetes', () => {
     afterAll(async () => {
       client?.close();
       await stopAll(proc);
+      rmSync(dir, { recursive: true, force: true });
     });
 
     it('httpGet /healthz answers 200 (startup and liveness)', async () => {
