@@ -3,7 +3,7 @@
  * each on free loopback ports, always killed in the end (even when a test fails, jest exits early or
  * the bench is interrupted).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -20,6 +20,7 @@ const DEFAULT_STOP_TIMEOUT_MS = 5_000;
 const DEFAULT_SIDECAR_READY_TIMEOUT_MS = 15_000;
 const ENVOY_READY_TIMEOUT_MS = 20_000;
 const READY_POLL_INTERVAL_MS = 100;
+const VERSION_TIMEOUT_MS = 10_000;
 const DEFAULT_WAIT_FOR_INTERVAL_MS = 5;
 // After 'exit', stdio may stay open if a grandchild inherited it: don't wait for 'close' forever.
 const CLOSE_AFTER_EXIT_GRACE_MS = 500;
@@ -42,8 +43,26 @@ function findRepoRoot(from: string): string {
   }
 }
 
-/** Absolute path of an executable in PATH or the usual sbin/bin folders, or undefined. */
+/**
+ * The environment variable that names the binary to use instead of the one on PATH, per tool: the
+ * suites can then run against another Envoy without touching PATH (`.ci/with`, README "Supported
+ * versions").
+ */
+export const BINARY_OVERRIDE_ENV: Readonly<Record<string, string>> = { envoy: 'SIDECAR_TEST_ENVOY' };
+
+/**
+ * Absolute path of an executable: the one its override variable names (BINARY_OVERRIDE_ENV; an
+ * unusable one throws rather than fall back to another version), else the first in PATH or the
+ * usual sbin/bin folders, else undefined.
+ */
 export function findBinary(name: string): string | undefined {
+  const overrideVar = BINARY_OVERRIDE_ENV[name];
+  const override = overrideVar === undefined ? undefined : process.env[overrideVar];
+  if (override !== undefined && override !== '') {
+    const resolved = path.resolve(override);
+    if (!isExecutableFile(resolved)) throw new Error(`${overrideVar}=${override} is not an executable file`);
+    return resolved;
+  }
   const pathDirs = (process.env.PATH ?? '').split(path.delimiter).filter((dir) => dir !== '');
   for (const dir of new Set([...pathDirs, ...EXTRA_BINARY_DIRS])) {
     const candidate = path.join(dir, name);
@@ -58,12 +77,53 @@ export function findBinary(name: string): string | undefined {
  */
 export function requireBinary(name: 'envoy' | 'nginx' | 'etcd', installHint?: string): string {
   const found = findBinary(name);
-  if (found !== undefined) return found;
+  if (found !== undefined) {
+    if (name === 'envoy') announceEnvoy(found);
+    return found;
+  }
   throw new Error(
     `${name} is required by the end-to-end tests but was not found in PATH or ${EXTRA_BINARY_DIRS.join(', ')}. ` +
       `Install it: ${installHint ?? INSTALL_HINTS[name]}` +
       ` (.ci/run installs everything the tests need).`,
   );
+}
+
+export interface EnvoyVersion {
+  readonly major: number;
+  readonly minor: number;
+  readonly patch: number;
+  /** "1.36.4" */
+  readonly text: string;
+}
+
+const envoyVersions = new Map<string, EnvoyVersion>();
+
+/**
+ * What `<bin> --version` says ("<bin>  version: <commit>/1.36.4/Clean/RELEASE/BoringSSL": the path
+ * comes first and may hold numbers too), read once per binary.
+ */
+export function envoyVersion(bin: string = requireBinary('envoy')): EnvoyVersion {
+  const known = envoyVersions.get(bin);
+  if (known !== undefined) return known;
+  const result = spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: VERSION_TIMEOUT_MS });
+  const match = /version: [0-9a-f]+\/(\d+)\.(\d+)\.(\d+)\//.exec(`${result.stdout ?? ''}${result.stderr ?? ''}`);
+  if (match === null) {
+    throw new Error(`${bin} --version printed no version: ${result.stdout ?? ''}${result.stderr ?? ''}${result.error?.message ?? ''}`);
+  }
+  const [major, minor, patch] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  const version = { major, minor, patch, text: `${major}.${minor}.${patch}` };
+  envoyVersions.set(bin, version);
+  return version;
+}
+
+const announcedEnvoys = new Set<string>();
+
+// Once per binary and test file: a run's log says which Envoy and Node each suite drove.
+function announceEnvoy(bin: string): void {
+  if (announcedEnvoys.has(bin)) return;
+  announcedEnvoys.add(bin);
+  const source = process.env[BINARY_OVERRIDE_ENV.envoy] ? BINARY_OVERRIDE_ENV.envoy : 'PATH';
+  process.stderr.write(`[e2e] envoy ${envoyVersion(bin).text} (${bin}, from ${source}), node ${process.version}\n`);
 }
 
 function isExecutableFile(file: string): boolean {
@@ -487,6 +547,8 @@ export interface EnvoyProcess extends ManagedProcess {
   readonly adminPort: number;
   /** The admin /stats text. */
   stats(): Promise<string>;
+  /** One counter of /stats (throws when Envoy has no such stat). */
+  counter(name: string): Promise<number>;
 }
 
 export interface EnvoyOptions extends SpawnOptions {
@@ -511,16 +573,17 @@ export async function startEnvoy(configPath: string, ports: EnvoyPorts, opts: En
     (await httpGet(ports.admin, '/ready').then((res) => res.status === 200, () => false)) && (await canConnect(ports.listener));
   await waitReady(proc, ready, { timeoutMs: ENVOY_READY_TIMEOUT_MS, details: () => `\n(config ${configPath})` });
 
-  return {
-    ...proc,
-    listenerPort: ports.listener,
-    adminPort: ports.admin,
-    stats: async () => {
-      const res = await httpGet(ports.admin, '/stats');
-      if (res.status !== 200) throw new Error(`envoy admin /stats answered ${res.status}`);
-      return res.body;
-    },
+  const stats = async (): Promise<string> => {
+    const res = await httpGet(ports.admin, '/stats');
+    if (res.status !== 200) throw new Error(`envoy admin /stats answered ${res.status}`);
+    return res.body;
   };
+  const counter = async (name: string): Promise<number> => {
+    const match = new RegExp(`^${name.replace(/\./g, '\\.')}: (\\d+)$`, 'm').exec(await stats());
+    if (match === null) throw new Error(`envoy has no stat ${name}`);
+    return Number(match[1]);
+  };
+  return { ...proc, listenerPort: ports.listener, adminPort: ports.admin, stats, counter };
 }
 
 function httpGet(port: number, urlPath: string): Promise<{ status: number; body: string }> {
