@@ -21,6 +21,9 @@ const DEFAULT_SIDECAR_READY_TIMEOUT_MS = 15_000;
 const ENVOY_READY_TIMEOUT_MS = 20_000;
 const READY_POLL_INTERVAL_MS = 100;
 const VERSION_TIMEOUT_MS = 10_000;
+/** freePort's lowest port (clear of fixed ports: the demo's 10000, 8080, 9443...), and the least span worth using. */
+const FREE_PORT_MIN = 20_000;
+const FREE_PORT_MIN_SPAN = 1_000;
 const DEFAULT_WAIT_FOR_INTERVAL_MS = 5;
 // After 'exit', stdio may stay open if a grandchild inherited it: don't wait for 'close' forever.
 const CLOSE_AFTER_EXIT_GRACE_MS = 500;
@@ -136,13 +139,54 @@ function isExecutableFile(file: string): boolean {
   }
 }
 
-/** A port that was free on 127.0.0.1 a moment ago (bind port 0, read it, close). */
+/**
+ * Where freePort picks ports: below the kernel's ephemeral range. A port that binding port 0 hands
+ * out lies in that range, which every outgoing connection on the machine draws its local port from:
+ * between our close and Envoy's bind, another process's connect() took it ("cannot bind
+ * '127.0.0.1:36089': Address already in use", seen on a loaded machine). Below the range only an
+ * explicit bind can take it. undefined: no such range known (not Linux), bind port 0 instead.
+ */
+const FREE_PORT_RANGE = portsBelowEphemeralRange();
+const FREE_PORT_ATTEMPTS = 50;
+// Invariant: every port freePort returned in this process (two callers never get the same one).
+const handedOutPorts = new Set<number>();
+
+function portsBelowEphemeralRange(): { low: number; high: number } | undefined {
+  try {
+    const ephemeralLow = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(ephemeralLow) && ephemeralLow - 1 - FREE_PORT_MIN >= FREE_PORT_MIN_SPAN) return { low: FREE_PORT_MIN, high: ephemeralLow - 1 };
+  } catch {
+    // no /proc: fall back to port 0
+  }
+  return undefined;
+}
+
+/** A port that was free on 127.0.0.1 a moment ago, outside the ephemeral range where it can be. */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  if (FREE_PORT_RANGE !== undefined) {
+    const { low, high } = FREE_PORT_RANGE;
+    for (let attempt = 0; attempt < FREE_PORT_ATTEMPTS; attempt++) {
+      const port = low + Math.floor(Math.random() * (high - low + 1));
+      if (handedOutPorts.has(port)) continue;
+      if ((await bindAndClose(port)) !== undefined) {
+        handedOutPorts.add(port);
+        return port;
+      }
+    }
+  }
+  const port = await bindAndClose(0);
+  if (port === undefined) throw new Error('could not bind any port on 127.0.0.1');
+  handedOutPorts.add(port);
+  return port;
+}
+
+/** Binds 127.0.0.1:port (0: any), closes, and returns the port bound, or undefined if taken. */
+function bindAndClose(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const server = net.createServer();
     server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => {
       const address = server.address() as net.AddressInfo;
       server.close(() => resolve(address.port));
     });
