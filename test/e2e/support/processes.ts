@@ -3,7 +3,7 @@
  * each on free loopback ports, always killed in the end (even when a test fails, jest exits early or
  * the bench is interrupted).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -20,6 +20,10 @@ const DEFAULT_STOP_TIMEOUT_MS = 5_000;
 const DEFAULT_SIDECAR_READY_TIMEOUT_MS = 15_000;
 const ENVOY_READY_TIMEOUT_MS = 20_000;
 const READY_POLL_INTERVAL_MS = 100;
+const VERSION_TIMEOUT_MS = 10_000;
+/** freePort's lowest port (clear of fixed ports: the demo's 10000, 8080, 9443...), and the least span worth using. */
+const FREE_PORT_MIN = 20_000;
+const FREE_PORT_MIN_SPAN = 1_000;
 const DEFAULT_WAIT_FOR_INTERVAL_MS = 5;
 // After 'exit', stdio may stay open if a grandchild inherited it: don't wait for 'close' forever.
 const CLOSE_AFTER_EXIT_GRACE_MS = 500;
@@ -42,8 +46,26 @@ function findRepoRoot(from: string): string {
   }
 }
 
-/** Absolute path of an executable in PATH or the usual sbin/bin folders, or undefined. */
+/**
+ * The environment variable that names the binary to use instead of the one on PATH, per tool: the
+ * suites can then run against another Envoy without touching PATH (`.ci/with`, README "Supported
+ * versions").
+ */
+export const BINARY_OVERRIDE_ENV: Readonly<Record<string, string>> = { envoy: 'SIDECAR_TEST_ENVOY' };
+
+/**
+ * Absolute path of an executable: the one its override variable names (BINARY_OVERRIDE_ENV; an
+ * unusable one throws rather than fall back to another version), else the first in PATH or the
+ * usual sbin/bin folders, else undefined.
+ */
 export function findBinary(name: string): string | undefined {
+  const overrideVar = BINARY_OVERRIDE_ENV[name];
+  const override = overrideVar === undefined ? undefined : process.env[overrideVar];
+  if (override !== undefined && override !== '') {
+    const resolved = path.resolve(override);
+    if (!isExecutableFile(resolved)) throw new Error(`${overrideVar}=${override} is not an executable file`);
+    return resolved;
+  }
   const pathDirs = (process.env.PATH ?? '').split(path.delimiter).filter((dir) => dir !== '');
   for (const dir of new Set([...pathDirs, ...EXTRA_BINARY_DIRS])) {
     const candidate = path.join(dir, name);
@@ -58,7 +80,10 @@ export function findBinary(name: string): string | undefined {
  */
 export function requireBinary(name: 'envoy' | 'nginx' | 'etcd', installHint?: string): string {
   const found = findBinary(name);
-  if (found !== undefined) return found;
+  if (found !== undefined) {
+    if (name === 'envoy') announceEnvoy(found);
+    return found;
+  }
   throw new Error(
     `${name} is required by the end-to-end tests but was not found in PATH or ${EXTRA_BINARY_DIRS.join(', ')}. ` +
       `Install it: ${installHint ?? INSTALL_HINTS[name]}` +
@@ -78,6 +103,43 @@ export function etcdArgs(dataDir: string, clientPort: number, peerPort: number):
     '--initial-advertise-peer-urls', url(peerPort),
     '--initial-cluster', `default=${url(peerPort)}`,
   ];
+
+export interface EnvoyVersion {
+  readonly major: number;
+  readonly minor: number;
+  readonly patch: number;
+  /** "1.36.4" */
+  readonly text: string;
+}
+
+const envoyVersions = new Map<string, EnvoyVersion>();
+
+/**
+ * What `<bin> --version` says ("<bin>  version: <commit>/1.36.4/Clean/RELEASE/BoringSSL": the path
+ * comes first and may hold numbers too), read once per binary.
+ */
+export function envoyVersion(bin: string = requireBinary('envoy')): EnvoyVersion {
+  const known = envoyVersions.get(bin);
+  if (known !== undefined) return known;
+  const result = spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: VERSION_TIMEOUT_MS });
+  const match = /version: [0-9a-f]+\/(\d+)\.(\d+)\.(\d+)\//.exec(`${result.stdout ?? ''}${result.stderr ?? ''}`);
+  if (match === null) {
+    throw new Error(`${bin} --version printed no version: ${result.stdout ?? ''}${result.stderr ?? ''}${result.error?.message ?? ''}`);
+  }
+  const [major, minor, patch] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  const version = { major, minor, patch, text: `${major}.${minor}.${patch}` };
+  envoyVersions.set(bin, version);
+  return version;
+}
+
+const announcedEnvoys = new Set<string>();
+
+// Once per binary and test file: a run's log says which Envoy and Node each suite drove.
+function announceEnvoy(bin: string): void {
+  if (announcedEnvoys.has(bin)) return;
+  announcedEnvoys.add(bin);
+  const source = process.env[BINARY_OVERRIDE_ENV.envoy] ? BINARY_OVERRIDE_ENV.envoy : 'PATH';
+  process.stderr.write(`[e2e] envoy ${envoyVersion(bin).text} (${bin}, from ${source}), node ${process.version}\n`);
 }
 
 function isExecutableFile(file: string): boolean {
@@ -90,13 +152,54 @@ function isExecutableFile(file: string): boolean {
   }
 }
 
-/** A port that was free on 127.0.0.1 a moment ago (bind port 0, read it, close). */
+/**
+ * Where freePort picks ports: below the kernel's ephemeral range. A port that binding port 0 hands
+ * out lies in that range, which every outgoing connection on the machine draws its local port from:
+ * between our close and Envoy's bind, another process's connect() took it ("cannot bind
+ * '127.0.0.1:36089': Address already in use", seen on a loaded machine). Below the range only an
+ * explicit bind can take it. undefined: no such range known (not Linux), bind port 0 instead.
+ */
+const FREE_PORT_RANGE = portsBelowEphemeralRange();
+const FREE_PORT_ATTEMPTS = 50;
+// Invariant: every port freePort returned in this process (two callers never get the same one).
+const handedOutPorts = new Set<number>();
+
+function portsBelowEphemeralRange(): { low: number; high: number } | undefined {
+  try {
+    const ephemeralLow = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(ephemeralLow) && ephemeralLow - 1 - FREE_PORT_MIN >= FREE_PORT_MIN_SPAN) return { low: FREE_PORT_MIN, high: ephemeralLow - 1 };
+  } catch {
+    // no /proc: fall back to port 0
+  }
+  return undefined;
+}
+
+/** A port that was free on 127.0.0.1 a moment ago, outside the ephemeral range where it can be. */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  if (FREE_PORT_RANGE !== undefined) {
+    const { low, high } = FREE_PORT_RANGE;
+    for (let attempt = 0; attempt < FREE_PORT_ATTEMPTS; attempt++) {
+      const port = low + Math.floor(Math.random() * (high - low + 1));
+      if (handedOutPorts.has(port)) continue;
+      if ((await bindAndClose(port)) !== undefined) {
+        handedOutPorts.add(port);
+        return port;
+      }
+    }
+  }
+  const port = await bindAndClose(0);
+  if (port === undefined) throw new Error('could not bind any port on 127.0.0.1');
+  handedOutPorts.add(port);
+  return port;
+}
+
+/** Binds 127.0.0.1:port (0: any), closes, and returns the port bound, or undefined if taken. */
+function bindAndClose(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const server = net.createServer();
     server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => {
       const address = server.address() as net.AddressInfo;
       server.close(() => resolve(address.port));
     });
@@ -501,6 +604,8 @@ export interface EnvoyProcess extends ManagedProcess {
   readonly adminPort: number;
   /** The admin /stats text. */
   stats(): Promise<string>;
+  /** One counter of /stats (throws when Envoy has no such stat). */
+  counter(name: string): Promise<number>;
 }
 
 export interface EnvoyOptions extends SpawnOptions {
@@ -525,16 +630,17 @@ export async function startEnvoy(configPath: string, ports: EnvoyPorts, opts: En
     (await httpGet(ports.admin, '/ready').then((res) => res.status === 200, () => false)) && (await canConnect(ports.listener));
   await waitReady(proc, ready, { timeoutMs: ENVOY_READY_TIMEOUT_MS, details: () => `\n(config ${configPath})` });
 
-  return {
-    ...proc,
-    listenerPort: ports.listener,
-    adminPort: ports.admin,
-    stats: async () => {
-      const res = await httpGet(ports.admin, '/stats');
-      if (res.status !== 200) throw new Error(`envoy admin /stats answered ${res.status}`);
-      return res.body;
-    },
+  const stats = async (): Promise<string> => {
+    const res = await httpGet(ports.admin, '/stats');
+    if (res.status !== 200) throw new Error(`envoy admin /stats answered ${res.status}`);
+    return res.body;
   };
+  const counter = async (name: string): Promise<number> => {
+    const match = new RegExp(`^${name.replace(/\./g, '\\.')}: (\\d+)$`, 'm').exec(await stats());
+    if (match === null) throw new Error(`envoy has no stat ${name}`);
+    return Number(match[1]);
+  };
+  return { ...proc, listenerPort: ports.listener, adminPort: ports.admin, stats, counter };
 }
 
 function httpGet(port: number, urlPath: string): Promise<{ status: number; body: string }> {
