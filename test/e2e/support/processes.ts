@@ -103,6 +103,7 @@ export function etcdArgs(dataDir: string, clientPort: number, peerPort: number):
     '--initial-advertise-peer-urls', url(peerPort),
     '--initial-cluster', `default=${url(peerPort)}`,
   ];
+}
 
 export interface EnvoyVersion {
   readonly major: number;
