@@ -30,18 +30,60 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/** Where a route object keeps each secret (the object holding it, and the key in that object). */
+interface SecretSlot {
+  readonly field: string;
+  readonly holder: Json;
+  readonly key: string;
+}
+
+function objectAt(value: unknown): Json | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : undefined;
+}
+
+/** The secrets a route object (stored or as sent) carries; `secretkey` is APISIX's spelling. */
+function secretSlots(route: Json): SecretSlot[] {
+  const auth = objectAt(objectAt(objectAt(route.plugins)?.['aws-lambda'])?.authorization);
+  if (auth === undefined) return [];
+  const slots: SecretSlot[] = [];
+  if (auth.apikey !== undefined) slots.push({ field: 'plugins.aws-lambda.authorization.apikey', holder: auth, key: 'apikey' });
+  const iam = objectAt(auth.iam);
+  for (const key of ['secret_key', 'secretkey', 'session_token']) {
+    if (iam?.[key] !== undefined) slots.push({ field: `plugins.aws-lambda.authorization.iam.${key}`, holder: iam, key });
+  }
+  return slots;
+}
+
 /** Copies a route with every secret replaced by a mask. */
 export function maskRoute(route: RouteConfig): Json {
   const copy = JSON.parse(JSON.stringify(route)) as Json;
-  const plugin = (copy.plugins as Json | undefined)?.['aws-lambda'] as Json | undefined;
-  const auth = plugin?.authorization as Json | undefined;
-  if (auth !== undefined) {
-    if (auth.apikey !== undefined) auth.apikey = MASK;
-    const iam = auth.iam as Json | undefined;
-    if (iam?.secret_key !== undefined) iam.secret_key = MASK;
-    if (iam?.session_token !== undefined) iam.session_token = MASK;
-  }
+  for (const slot of secretSlots(copy)) slot.holder[slot.key] = MASK;
   return copy;
+}
+
+/**
+ * A GET answers secrets as the mask, so a client that PUTs (or PATCHes) back what it read sends the
+ * mask: such a value stands for "the secret this route already has", never for a new secret. With
+ * no stored secret to keep, the write is refused rather than storing the mask as a credential.
+ */
+function restoreMaskedSecrets(body: Json, existing: RouteConfig | undefined): void {
+  const stored = existing === undefined ? undefined : (JSON.parse(JSON.stringify(existing)) as Json);
+  const storedSlots = stored === undefined ? [] : secretSlots(stored);
+  for (const slot of secretSlots(body)) {
+    if (slot.holder[slot.key] !== MASK) continue;
+    // A stored route is validated, so its IAM secret is spelled `secret_key` (a PATCH's merged
+    // object may then hold both spellings: keep one).
+    const key = slot.key === 'secretkey' ? 'secret_key' : slot.key;
+    const secret = storedSlots.find((s) => s.key === key)?.holder[key];
+    if (typeof secret !== 'string') {
+      throw new BadRequest(
+        `invalid configuration: ${slot.field} is "${MASK}", the mask the Admin API answers in place of a secret, ` +
+          'and this route has no stored value to keep: send the real secret',
+      );
+    }
+    delete slot.holder[slot.key];
+    slot.holder[key] = secret;
+  }
 }
 
 function item(route: RouteConfig): Json {
@@ -117,6 +159,7 @@ export function createAdminApi(store: RouteStore, log: Logger, opts: AdminApiOpt
 
   const validate = (body: Json, id: string, existing: RouteConfig | undefined): RouteConfig => {
     if (body.id !== undefined && String(body.id) !== id) throw new BadRequest(`invalid configuration: id in the body ("${String(body.id)}") does not match the id in the path ("${id}")`);
+    restoreMaskedSecrets(body, existing);
     const now = Math.floor(Date.now() / 1000);
     try {
       // The times are ours to set, whatever the body says (as in APISIX).

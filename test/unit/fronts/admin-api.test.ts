@@ -3,7 +3,7 @@
  * 127.0.0.1:0. The PUT bodies are APISIX's aws-lambda documentation examples copied verbatim
  * (the first one's trailing comma included: we accept it on purpose).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -288,6 +288,54 @@ describe('Admin API: writes', () => {
     expect(got.json).toEqual({ message: 'Key not found' });
     expect(admin.store.routes()).toEqual([]);
     expect((await admin.call('DELETE', ROUTE_1)).status).toBe(404);
+  });
+});
+
+describe('Admin API: the secret mask read back', () => {
+  const iam = { accesskey: 'AKIDEXAMPLE', secretkey: 'wJalrXUtnFEMI/K7MDENG', session_token: 'FwoGZXIvYXdzEJr//////////' };
+
+  it('PUT of what GET answered (masked secrets) keeps the stored secrets, and a real new one replaces them', async () => {
+    const admin = await startAdmin();
+    await admin.call('PUT', ROUTE_1, { body: lambdaRoute('/aws', { authorization: { apikey: 'the-api-key' } }) });
+    await admin.call('PUT', '/apisix/admin/routes/iam', { body: lambdaRoute('/iam', { authorization: { iam } }) });
+
+    for (const path of [ROUTE_1, '/apisix/admin/routes/iam']) {
+      const read = await admin.call('GET', path);
+      const value = { ...(read.json.value as Record<string, unknown>), desc: 'round-tripped' };
+      const back = await admin.call('PUT', path, { body: JSON.stringify(value) });
+      expect({ path, status: back.status }).toEqual({ path, status: 200 });
+    }
+    expect(storedRoute(admin, '1')?.desc).toBe('round-tripped');
+    expect(storedRoute(admin, '1')?.plugins['aws-lambda']?.authorization?.apikey).toBe('the-api-key');
+    expect(storedRoute(admin, 'iam')?.plugins['aws-lambda']?.authorization?.iam).toMatchObject({
+      accesskey: 'AKIDEXAMPLE',
+      secret_key: iam.secretkey,
+      session_token: iam.session_token,
+    });
+    expect(readFileSync(admin.file, 'utf8')).not.toContain('******');
+
+    // APISIX's spelling `secretkey` with the mask is the same secret.
+    const patched = await admin.call('PATCH', '/apisix/admin/routes/iam', { body: '{"plugins": {"aws-lambda": {"authorization": {"iam": {"secretkey": "******"}}}}}' });
+    expect(patched.status).toBe(200);
+    expect(storedRoute(admin, 'iam')?.plugins['aws-lambda']?.authorization?.iam?.secret_key).toBe(iam.secretkey);
+
+    expect((await admin.call('PUT', ROUTE_1, { body: lambdaRoute('/aws', { authorization: { apikey: 'a-new-key' } }) })).status).toBe(200);
+    expect(storedRoute(admin, '1')?.plugins['aws-lambda']?.authorization?.apikey).toBe('a-new-key');
+  });
+
+  it.each([
+    ['PUT of a new route', 'PUT', '/apisix/admin/routes/new', lambdaRoute('/new', { authorization: { apikey: '******' } }), 'plugins.aws-lambda.authorization.apikey'],
+    ['POST', 'POST', '/apisix/admin/routes', lambdaRoute('/new', { authorization: { iam: { accesskey: 'AK', secret_key: '******' } } }), 'plugins.aws-lambda.authorization.iam.secret_key'],
+    ['PUT adding a session token', 'PUT', ROUTE_1, lambdaRoute('/aws', { authorization: { iam: { accesskey: 'AK', secret_key: 's', session_token: '******' } } }), 'plugins.aws-lambda.authorization.iam.session_token'],
+  ])('the mask with no stored secret to keep → 400 naming the field, nothing stored (%s)', async (_name, method, path, body, field) => {
+    const admin = await startAdmin();
+    await admin.call('PUT', ROUTE_1, { body: lambdaRoute('/aws', { authorization: { apikey: 'the-api-key' } }) });
+    const before = admin.store.routes();
+    const res = await admin.call(method, path, { body });
+    expect(res.status).toBe(400);
+    expect(String(res.json.error_msg)).toContain(field);
+    expect(String(res.json.error_msg)).toContain('mask');
+    expect(admin.store.routes()).toBe(before);
   });
 });
 
