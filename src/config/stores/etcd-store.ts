@@ -10,7 +10,7 @@ import { Etcd3, IKeyValue, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import { ConfigError, ERROR_CODES, sidecarError } from '../../errors';
 import { RouteConfig, validateRoute } from '../route-schema';
-import { RouteStore, SerialQueue } from './route-store';
+import { RouteBuilder, RouteStore, SerialQueue } from './route-store';
 
 export const DEFAULT_ETCD_PREFIX = '/aws-lambda-sidecar/routes';
 /** Bound on each etcd call (reads and Admin API writes); a write past it is reported as failed. */
@@ -167,8 +167,9 @@ export class EtcdRouteStore implements RouteStore {
     return this.ordered;
   }
 
-  put(route: RouteConfig): Promise<{ created: boolean }> {
+  update(id: string, build: RouteBuilder): Promise<{ created: boolean; route: RouteConfig }> {
     return this.writes.run(async () => {
+      const route = build(this.byId.get(id)?.route);
       const json = JSON.stringify(route);
       let prev;
       try {
@@ -183,7 +184,7 @@ export class EtcdRouteStore implements RouteStore {
       const createRevision = Number(created ? prev.header.revision : prev.create_revision);
       this.byId.set(route.id, { route, json, createRevision });
       this.publish();
-      return { created };
+      return { created, route };
     });
   }
 

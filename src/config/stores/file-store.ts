@@ -12,7 +12,7 @@ import { stringify as toYaml } from 'yaml';
 import { ConfigError, ERROR_CODES } from '../../errors';
 import { parseRoutesDocument } from '../routes-file';
 import type { RouteConfig } from '../route-schema';
-import { RouteStore, SerialQueue } from './route-store';
+import { RouteBuilder, RouteStore, SerialQueue } from './route-store';
 
 /** How often the file's stat is polled; edits apply within this plus the settle delay. */
 export const DEFAULT_POLL_INTERVAL_MS = 250;
@@ -112,15 +112,22 @@ export class FileRouteStore implements RouteStore {
     this.apply(routes, sha256(text));
   }
 
-  put(route: RouteConfig): Promise<{ created: boolean }> {
+  update(id: string, build: RouteBuilder): Promise<{ created: boolean; route: RouteConfig }> {
     return this.writes.run(async () => {
-      const i = this.current.findIndex((r) => r.id === route.id);
+      const i = this.current.findIndex((r) => r.id === id);
+      const route = build(i === -1 ? undefined : this.current[i]);
       const next = [...this.current];
       if (i === -1) next.push(route);
       else next[i] = route;
       await this.writeAtomically(Object.freeze(next));
-      return { created: i === -1 };
+      return { created: i === -1, route };
     });
+  }
+
+  /** Creates or replaces `route` (update() with no read). */
+  async put(route: RouteConfig): Promise<{ created: boolean }> {
+    const { created } = await this.update(route.id, () => route);
+    return { created };
   }
 
   remove(id: string): Promise<boolean> {

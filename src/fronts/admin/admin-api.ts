@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { RouteConfig, ROUTE_ID_PATTERN, validateRoute } from '../../config/route-schema';
-import type { RouteStore } from '../../config/stores/route-store';
+import type { RouteBuilder, RouteStore } from '../../config/stores/route-store';
 import { SidecarError } from '../../errors';
 
 export const ADMIN_ROUTES_PATH = '/apisix/admin/routes';
@@ -127,6 +127,9 @@ class BadRequest extends Error {
   }
 }
 
+/** The route a request names does not exist (APISIX's 404 body). */
+class KeyNotFound extends Error {}
+
 /**
  * Parses an Admin API body. APISIX's own examples carry a trailing comma (`"apikey": "...",}`),
  * which strict JSON refuses; YAML's flow syntax is a JSON superset that accepts it.
@@ -169,8 +172,9 @@ export function createAdminApi(store: RouteStore, log: Logger, opts: AdminApiOpt
     }
   };
 
-  const write = async (res: http.ServerResponse, route: RouteConfig): Promise<void> => {
-    const { created } = await store.put(route);
+  /** Validation and merging run inside the store's write queue, on the route stored at that moment. */
+  const write = async (res: http.ServerResponse, id: string, build: RouteBuilder): Promise<void> => {
+    const { created, route } = await store.update(id, build);
     log.info({ route: route.id, created, store: store.description }, 'admin: route written');
     send(res, created ? 201 : 200, item(route));
   };
@@ -219,7 +223,7 @@ export function createAdminApi(store: RouteStore, log: Logger, opts: AdminApiOpt
         const body = parseBody(await readBody(req));
         if (body.id !== undefined) throw new BadRequest('invalid configuration: POST generates the id; use PUT /apisix/admin/routes/{id} to choose one');
         const newId = generateId();
-        await write(res, validate(body, newId, undefined));
+        await write(res, newId, () => validate(body, newId, undefined));
         return;
       }
     } else {
@@ -230,19 +234,20 @@ export function createAdminApi(store: RouteStore, log: Logger, opts: AdminApiOpt
           else send(res, 200, item(route));
           return;
         }
-        case 'PUT':
-          await write(res, validate(parseBody(await readBody(req)), id, current()));
+        case 'PUT': {
+          const body = parseBody(await readBody(req));
+          await write(res, id, (existing) => validate(body, id, existing));
           return;
+        }
         case 'PATCH': {
-          const existing = current();
           const patch = parseBody(await readBody(req));
-          if (existing === undefined) {
-            send(res, 404, { message: 'Key not found' });
-            return;
-          }
-          // Secrets are never returned, so a patch is applied to the stored route, not a masked copy.
-          const merged = mergePatch(JSON.parse(JSON.stringify(existing)), patch) as Json;
-          await write(res, validate(merged, id, existing));
+          const routeId = id;
+          await write(res, id, (existing) => {
+            if (existing === undefined) throw new KeyNotFound();
+            // Secrets are never returned, so a patch is applied to the stored route, not a masked copy.
+            const merged = mergePatch(JSON.parse(JSON.stringify(existing)), patch) as Json;
+            return validate(merged, routeId, existing);
+          });
           return;
         }
         case 'DELETE': {
@@ -268,6 +273,10 @@ export function createAdminApi(store: RouteStore, log: Logger, opts: AdminApiOpt
     handle(req, res).catch((err: unknown) => {
       if (res.headersSent) {
         res.destroy();
+        return;
+      }
+      if (err instanceof KeyNotFound) {
+        send(res, 404, { message: 'Key not found' });
         return;
       }
       if (err instanceof BadRequest) {

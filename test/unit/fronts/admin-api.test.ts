@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Agent, request } from 'undici';
 import type { RouteConfig } from '../../../src/config/route-schema';
+import { parseRoutesDocument } from '../../../src/config/routes-file';
 import { FileRouteStore } from '../../../src/config/stores/file-store';
 import type { RouteStore } from '../../../src/config/stores/route-store';
 import { ERROR_CODES, sidecarError } from '../../../src/errors';
@@ -254,6 +255,20 @@ describe('Admin API: writes', () => {
     expect(stored?.create_time).toBe(created?.create_time);
   });
 
+  it('concurrent PATCHes of different fields all land (read, merge, validate and write are one step in the store)', async () => {
+    const admin = await startAdmin();
+    await admin.call('PUT', ROUTE_1, { body: lambdaRoute('/aws', { authorization: { apikey: 'k' } }) });
+    const count = 25;
+    const answers = await Promise.all(
+      Array.from({ length: count }, (_, i) => admin.call('PATCH', ROUTE_1, { body: JSON.stringify({ labels: { [`l${i}`]: `v${i}` } }) })),
+    );
+    expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
+    const expected = Object.fromEntries(Array.from({ length: count }, (_, i) => [`l${i}`, `v${i}`]));
+    expect(storedRoute(admin, '1')?.labels).toEqual(expected);
+    expect(parseRoutesDocument(readFileSync(admin.file, 'utf8'), admin.file)[0].labels).toEqual(expected);
+    expect(storedRoute(admin, '1')?.plugins['aws-lambda']?.authorization?.apikey).toBe('k');
+  });
+
   it('PATCH with null deletes a field', async () => {
     const admin = await startAdmin();
     await admin.call('PUT', ROUTE_1, { body: lambdaRoute('/aws', { authorization: { apikey: 'k' } }, { desc: 'to be removed', methods: ['GET'] }) });
@@ -438,7 +453,7 @@ describe('Admin API over a store that cannot write', () => {
       putCalls: 0,
       start: () => Promise.resolve([] as readonly RouteConfig[]),
       routes: (): readonly RouteConfig[] => [],
-      put: (): Promise<{ created: boolean }> => {
+      update: (): Promise<{ created: boolean; route: RouteConfig }> => {
         fake.putCalls++;
         return Promise.reject(sidecarError(ERROR_CODES.STORE_WRITE_FAILED, 'cannot write route "1" to fake:failing: disk full'));
       },
