@@ -11,6 +11,8 @@ export const ERROR_CODES = {
   CONFIG_UNREADABLE: 'ERR_CONFIG_UNREADABLE',
   /** A route store (file, etcd) could not persist a change; nothing was applied. */
   STORE_WRITE_FAILED: 'ERR_STORE_WRITE_FAILED',
+  /** The routes file was edited by hand since the store read it, and the edit is not valid. */
+  STORE_CONFLICT: 'ERR_STORE_CONFLICT',
   /** A route store (etcd) cannot be reached. */
   STORE_UNAVAILABLE: 'ERR_STORE_UNAVAILABLE',
   /** Command line flags or environment variables are invalid. */
@@ -64,6 +66,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze
   ERR_CONFIG_INVALID: 400,
   ERR_CONFIG_UNREADABLE: 500,
   ERR_STORE_WRITE_FAILED: 503,
+  ERR_STORE_CONFLICT: 409,
   ERR_STORE_UNAVAILABLE: 503,
   ERR_CLI_INVALID: 500,
   ERR_BAD_REQUEST: 400,

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { RouteConfig, ROUTE_ID_PATTERN, validateRoute } from '../../config/route-schema';
 import type { RouteBuilder, RouteStore } from '../../config/stores/route-store';
-import { SidecarError } from '../../errors';
+import { asSidecarError, ERROR_CODES } from '../../errors';
 
 export const ADMIN_ROUTES_PATH = '/apisix/admin/routes';
 /** APISIX's stored key for a route, returned as `key` in answers. */
@@ -283,9 +283,13 @@ export function createAdminApi(store: RouteStore, log: Logger, opts: AdminApiOpt
         send(res, err.status, { error_msg: err.message });
         return;
       }
-      const e = err as SidecarError;
-      log.error({ code: e.code, store: store.description }, `admin: ${e.message}`);
-      send(res, typeof e.status === 'number' && e.status >= 500 ? e.status : 500, { error_msg: e.message });
+      const e = asSidecarError(err);
+      // A store's own refusals (409: the routes file has an edit of its own) are the client's to
+      // resolve; anything else is the store failing.
+      const status = e.status === 409 || e.status >= 500 ? e.status : 500;
+      if (status < 500) log.warn({ code: e.code, store: store.description }, `admin: ${e.message}`);
+      else log.error({ code: e.code, store: store.description, err: e.code === ERROR_CODES.INTERNAL ? err : undefined }, `admin: ${e.message}`);
+      send(res, status, { error_msg: e.message });
     });
   });
 }

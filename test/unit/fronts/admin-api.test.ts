@@ -445,6 +445,21 @@ describe('Admin API: refusals', () => {
   });
 });
 
+describe('Admin API over a routes file with a hand edit of its own', () => {
+  it('an invalid hand edit → 409 {error_msg} naming the file; the edit is kept, nothing written', async () => {
+    const admin = await startAdmin();
+    await admin.call('PUT', ROUTE_1, { body: lambdaRoute('/aws', { authorization: { apikey: 'k' } }) });
+    const edited = `${readFileSync(admin.file, 'utf8')}  - id: "2"\n    uri: [unclosed\n`;
+    writeFileSync(admin.file, edited);
+    const res = await admin.call('PUT', '/apisix/admin/routes/3', { body: lambdaRoute('/three') });
+    expect(res.status).toBe(409);
+    expect(String(res.json.error_msg)).toContain(admin.file);
+    expect(readFileSync(admin.file, 'utf8')).toBe(edited);
+    expect(admin.store.routes().map((r) => r.id)).toEqual(['1']);
+    expect(admin.logs.some((l) => l.code === 'ERR_STORE_CONFLICT' && l.level === 40)).toBe(true);
+  });
+});
+
 describe('Admin API over a store that cannot write', () => {
   /** A RouteStore whose writes fail the way a full disk or an unreachable etcd does. */
   function failingStore(): RouteStore & { putCalls: number } {
