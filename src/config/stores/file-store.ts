@@ -6,7 +6,7 @@
  * yet is never overwritten: each write first compares the file with what it last read.
  */
 import { createHash } from 'node:crypto';
-import { promises as fsp, readFileSync, statSync, unwatchFile, watchFile } from 'node:fs';
+import { promises as fsp, readdirSync, readFileSync, rmSync, statSync, unwatchFile, watchFile } from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { stringify as toYaml } from 'yaml';
@@ -22,6 +22,29 @@ const SETTLE_MS = 50;
 
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
+}
+
+/** The temp file a write renames over the routes file: `.<name>.<pid>.<ms>.sidecar-tmp`. */
+function tempFileName(file: string, stamp: number): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${stamp}.sidecar-tmp`);
+}
+
+/** The pid that wrote a temp file of `file`, or undefined when `name` is not one. */
+function tempFileWriter(file: string, name: string): number | undefined {
+  const prefix = `.${path.basename(file)}.`;
+  if (!name.startsWith(prefix)) return undefined;
+  // `.tmp`: the suffix earlier builds used; their leftovers are just as stale.
+  const m = /^(\d+)\.\d+\.(?:sidecar-)?tmp$/.exec(name.slice(prefix.length));
+  return m === null ? undefined : Number(m[1]);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Rewrites in a row that found the file edited between their read and their rename. */
@@ -40,6 +63,8 @@ export class FileRouteStore implements RouteStore {
   private onChange: ((routes: readonly RouteConfig[]) => void) | undefined;
   private readonly writes = new SerialQueue();
   private settleTimer: NodeJS.Timeout | undefined;
+  /** Makes temp file names unique within this process (with the pid, across processes). */
+  private tempStamp = Date.now();
   private closed = false;
 
   constructor(private readonly file: string, private readonly log?: Logger, private readonly pollIntervalMs = DEFAULT_POLL_INTERVAL_MS) {
@@ -47,6 +72,7 @@ export class FileRouteStore implements RouteStore {
   }
 
   async start(onChange: (routes: readonly RouteConfig[]) => void): Promise<readonly RouteConfig[]> {
+    this.removeStaleTempFiles();
     const text = this.read();
     this.current = parseRoutesDocument(text, this.file);
     this.currentHash = sha256(text);
@@ -57,6 +83,31 @@ export class FileRouteStore implements RouteStore {
 
   routes(): readonly RouteConfig[] {
     return this.current;
+  }
+
+  /**
+   * A sidecar killed mid-write (kill -9, OOM, power loss) leaves its temp file, which holds the
+   * routes' secrets. Removed at start; a temp file of a live process other than us is another
+   * sidecar's write in progress and is left alone.
+   */
+  private removeStaleTempFiles(): void {
+    let names: string[];
+    try {
+      names = readdirSync(path.dirname(this.file));
+    } catch {
+      return; // the read that follows reports an unreadable file or directory
+    }
+    for (const name of names) {
+      const pid = tempFileWriter(this.file, name);
+      if (pid === undefined || (pid !== process.pid && processAlive(pid))) continue;
+      const stale = path.join(path.dirname(this.file), name);
+      try {
+        rmSync(stale, { force: true });
+        this.log?.warn({ store: this.description, file: stale }, 'removed a temp file left by an interrupted routes file write');
+      } catch (err) {
+        this.log?.error({ store: this.description, file: stale }, `cannot remove a temp file left by an interrupted write (it may hold secrets): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    }
   }
 
   private read(): string {
@@ -160,11 +211,12 @@ export class FileRouteStore implements RouteStore {
   private async writeAtomically(routes: readonly RouteConfig[]): Promise<boolean> {
     // `id` first, so the rewritten file reads like a hand-written one.
     const text = toYaml({ routes: routes.map(({ id, ...rest }) => ({ id, ...rest })) }, { lineWidth: 0 });
-    const tmp = path.join(path.dirname(this.file), `.${path.basename(this.file)}.${process.pid}.${Date.now()}.tmp`);
+    const tmp = tempFileName(this.file, this.tempStamp++);
     try {
-      // Private until renamed (it holds secrets); then the old file's mode, which the umask
-      // would otherwise have filtered.
-      await fsp.writeFile(tmp, text, { mode: 0o600 });
+      // Private until renamed (it holds secrets), and created here ('wx'), so never an existing
+      // file with looser permissions; then the old file's mode, which the umask would otherwise
+      // have filtered.
+      await fsp.writeFile(tmp, text, { mode: 0o600, flag: 'wx' });
       await fsp.chmod(tmp, statMode(this.file));
       // Last look before replacing it: an edit made since our read would be lost by the rename.
       // (A window of one rename remains: POSIX has no compare-and-rename.)

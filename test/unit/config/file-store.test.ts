@@ -369,3 +369,27 @@ describe('FileRouteStore writes racing a hand edit', () => {
     expect(readFileSync(h.file, 'utf8')).toContain('[unclosed');
   });
 });
+
+describe('FileRouteStore temp files', () => {
+  it('removes at start the temp files (secrets inside) a killed sidecar left, and keeps a live writer\'s and other files', async () => {
+    const dir = join(root, `case-${dirCounter++}`);
+    mkdirSync(dir);
+    const file = join(dir, 'routes.yaml');
+    writeFileSync(file, routesYaml([{ id: '1', uri: '/aws' }]));
+    // A pid that cannot exist (above Linux's pid_max), ours (a restarted container gets the same
+    // pid), and one of a live process (our parent: another sidecar writing right now).
+    const deadPid = 2 ** 31 - 2;
+    const stale = [`.routes.yaml.${deadPid}.1700000000000.sidecar-tmp`, `.routes.yaml.${process.pid}.1700000000001.sidecar-tmp`, `.routes.yaml.${deadPid}.1700000000002.tmp`];
+    const kept = [`.routes.yaml.${process.ppid}.1700000000003.sidecar-tmp`, '.routes.yaml.swp', 'other.yaml', '.other.yaml.1.2.sidecar-tmp'];
+    for (const name of [...stale, ...kept]) writeFileSync(join(dir, name), 'routes:\n  - apikey: secret-left-behind\n', { mode: 0o600 });
+
+    const logs: Array<Record<string, unknown>> = [];
+    const store = new FileRouteStore(file, pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) }), POLL_INTERVAL_MS);
+    open.push(store);
+    await store.start(() => undefined);
+
+    expect(readdirSync(dir).sort()).toEqual(['routes.yaml', ...kept].sort());
+    expect(logs.filter((l) => String(l.msg).includes('removed a temp file')).map((l) => l.file).sort()).toEqual(stale.map((n) => join(dir, n)).sort());
+    expect(JSON.stringify(logs)).not.toContain('secret-left-behind');
+  });
+});
