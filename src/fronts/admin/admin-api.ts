@@ -152,6 +152,27 @@ function generateId(): string {
   return `${Date.now()}${String(idCounter).padStart(3, '0')}`;
 }
 
+/**
+ * Browsers send a cross-origin POST with one of these content types without asking first (no
+ * CORS preflight), so a web page could write routes through a key-less loopback Admin API. No
+ * API client sends a route as text/plain or multipart. (application/x-www-form-urlencoded is
+ * what `curl -d` sends, as in APISIX's documented commands, so it stays accepted; a browser
+ * sending it is recognised by its Origin / Sec-Fetch-Site headers instead.)
+ */
+const BROWSER_ONLY_CONTENT_TYPES: ReadonlySet<string> = new Set(['text/plain', 'multipart/form-data']);
+
+/**
+ * Why a request comes from a web page, or undefined. Browsers add `Origin` to every cross-origin
+ * request (and to every POST), and `Sec-Fetch-Site` to every request, `none` only for one the
+ * user typed; curl and SDKs send neither. The Admin API serves no page, so no page may call it.
+ */
+function browserPageRequest(req: http.IncomingMessage): string | undefined {
+  if (req.headers.origin !== undefined) return `it carries an Origin header (${req.headers.origin})`;
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'none') return `it carries Sec-Fetch-Site: ${String(site)}`;
+  return undefined;
+}
+
 function keysMatch(given: string, expected: Buffer): boolean {
   const g = Buffer.from(given);
   return g.length === expected.length && timingSafeEqual(g, expected);
@@ -181,6 +202,18 @@ export function createAdminApi(store: RouteStore, log: Logger, opts: AdminApiOpt
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://admin');
+    const fromPage = browserPageRequest(req);
+    if (fromPage !== undefined) {
+      req.resume();
+      send(res, 403, { error_msg: `refused: this request comes from a web page (${fromPage}); the Admin API is for API clients such as curl` });
+      return;
+    }
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (BROWSER_ONLY_CONTENT_TYPES.has(contentType)) {
+      req.resume();
+      send(res, 415, { error_msg: `unsupported Content-Type ${contentType}: send the route as application/json` });
+      return;
+    }
     if (key !== undefined) {
       const given = req.headers['x-api-key'];
       if (typeof given !== 'string' || !keysMatch(given, key)) {

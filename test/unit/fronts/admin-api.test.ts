@@ -3,11 +3,13 @@
  * 127.0.0.1:0. The PUT bodies are APISIX's aws-lambda documentation examples copied verbatim
  * (the first one's trailing comma included: we accept it on purpose).
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import pino from 'pino';
 import { Agent, request } from 'undici';
 import type { RouteConfig } from '../../../src/config/route-schema';
@@ -17,6 +19,8 @@ import type { RouteStore } from '../../../src/config/stores/route-store';
 import { ERROR_CODES, sidecarError } from '../../../src/errors';
 import { createAdminApi } from '../../../src/fronts/admin/admin-api';
 import { SEED_PUT_APIKEY, SEED_PUT_DISABLE_PLUGIN, SEED_PUT_IAM, SEED_PUT_PATH_FORWARDING } from '../../support/seed-routes';
+
+const execFileAsync = promisify(execFile);
 
 /** The key every APISIX example sends. */
 const ADMIN_KEY = 'edd1c9f034335f136f87ad84b625c8f1';
@@ -372,6 +376,55 @@ describe('Admin API: authentication', () => {
     expect((await admin.call('PUT', ROUTE_1, { body: SEED_PUT_APIKEY, key: null })).status).toBe(201);
     expect((await admin.call('GET', ROUTE_1, { key: null })).status).toBe(200);
     expect((await admin.call('GET', ROUTE_1, { key: 'anything' })).status).toBe(200);
+  });
+});
+
+describe('Admin API: web pages are refused, API clients are not', () => {
+  /** What a page on another site makes a browser send with fetch(..., {method: 'POST', body}) or a form. */
+  const pageHeaders: Array<[string, Record<string, string>]> = [
+    ['fetch text/plain (no preflight), no key', { 'content-type': 'text/plain;charset=UTF-8', origin: 'https://evil.example', 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'no-cors' }],
+    ['a form post (urlencoded)', { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example', 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate' }],
+    ['a multipart form post', { 'content-type': 'multipart/form-data; boundary=x', origin: 'null', 'sec-fetch-site': 'cross-site' }],
+    ['a DNS-rebound page (same origin, still Sec-Fetch-Site)', { 'content-type': 'text/plain', 'sec-fetch-site': 'same-origin', host: 'rebound.evil.example:9180' }],
+    ['Origin alone (older browsers)', { 'content-type': 'application/json', origin: 'http://localhost:3000' }],
+  ];
+
+  it.each(pageHeaders)('%s → 403 or 415, nothing created (key-less loopback Admin API)', async (_name, headers) => {
+    const admin = await startAdmin({ adminKey: undefined });
+    const body = lambdaRoute('/*', {}, { priority: 1000 });
+    const res = await request(`${admin.url}/apisix/admin/routes`, { method: 'POST', headers, body, dispatcher: agent });
+    const json = (await res.body.json()) as Record<string, unknown>;
+    expect([403, 415]).toContain(res.statusCode);
+    expect(typeof json.error_msg).toBe('string');
+    expect(admin.store.routes()).toEqual([]);
+  });
+
+  it('text/plain or multipart without browser headers → 415 naming the type; Origin on a read → 403', async () => {
+    const admin = await startAdmin({ adminKey: undefined });
+    for (const type of ['text/plain', 'multipart/form-data; boundary=x']) {
+      const res = await request(`${admin.url}${ROUTE_1}`, { method: 'PUT', headers: { 'content-type': type }, body: lambdaRoute('/aws'), dispatcher: agent });
+      const json = (await res.body.json()) as Record<string, unknown>;
+      expect({ type, status: res.statusCode }).toEqual({ type, status: 415 });
+      expect(String(json.error_msg)).toContain('application/json');
+    }
+    const read = await request(`${admin.url}/apisix/admin/routes`, { headers: { origin: 'https://evil.example' }, dispatcher: agent });
+    await read.body.dump();
+    expect(read.statusCode).toBe(403);
+    expect(admin.store.routes()).toEqual([]);
+  });
+
+  it("the seed document's curl commands, verbatim (curl -d: application/x-www-form-urlencoded), and JSON clients still work", async () => {
+    const admin = await startAdmin();
+    // (Asynchronous: the Admin API under test runs on this event loop.)
+    const curl = async (args: string[]): Promise<string> => (await execFileAsync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', ...args], { timeout: 10_000 })).stdout;
+    // curl http://127.0.0.1:9180/apisix/admin/routes/1 -H 'X-API-KEY: edd1c9f034335f136f87ad84b625c8f1' -X PUT -d '...'
+    expect(await curl([`${admin.url}${ROUTE_1}`, '-H', `X-API-KEY: ${ADMIN_KEY}`, '-X', 'PUT', '-d', SEED_PUT_APIKEY])).toBe('201');
+    expect(await curl([`${admin.url}${ROUTE_1}`, '-H', `X-API-KEY: ${ADMIN_KEY}`, '-X', 'PUT', '-d', SEED_PUT_IAM])).toBe('200');
+    expect(await curl([`${admin.url}/apisix/admin/routes`, '-H', `X-API-KEY: ${ADMIN_KEY}`, '-X', 'POST', '-d', SEED_PUT_PATH_FORWARDING])).toBe('201');
+    expect(await curl([`${admin.url}${ROUTE_1}`, '-H', `X-API-KEY: ${ADMIN_KEY}`, '-H', 'Content-Type: application/json', '-X', 'PATCH', '-d', '{"desc": "json"}'])).toBe('200');
+    expect(await curl([`${admin.url}${ROUTE_1}`, '-H', `X-API-KEY: ${ADMIN_KEY}`])).toBe('200');
+    expect(admin.store.routes()).toHaveLength(2);
+    expect(storedRoute(admin, '1')?.desc).toBe('json');
   });
 });
 
