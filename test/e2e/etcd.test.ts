@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { Agent, request } from 'undici';
+import { DEFAULT_ETCD_CALL_TIMEOUT_MS } from '../../src/config/stores/etcd-store';
 import { startStandIn, type StandIn } from '../../demo/lambda-stand-in';
 import {
   canConnect,
@@ -303,5 +304,34 @@ describe('etcd store: two sidecars, one etcd', () => {
     // Writes work again, and still reach the other node.
     expect([200, 201]).toContain((await admin(b!, 'PUT', 'after', route('/aws-after', standIn!, '/after'))).status);
     await waitFor('A to serve /aws-after', serves(a!, '/aws-after', 'after'), PROPAGATION_DEADLINE_MS);
+  }, 45_000);
+
+  it('etcd paused (SIGSTOP): an Admin write is answered within the 3 s call timeout as "may still be applied", and every node then agrees with etcd', async () => {
+    const body = route('/aws-paused', standIn!, '/paused');
+    process.kill(etcd!.pid, 'SIGSTOP');
+    let answer: Answer;
+    let answeredMs: number;
+    try {
+      const sentAt = Date.now();
+      answer = await admin(a!, 'PUT', 'paused', body);
+      answeredMs = Date.now() - sentAt;
+    } finally {
+      process.kill(etcd!.pid, 'SIGCONT');
+    }
+    timings.push(`etcd paused: admin PUT answered ${answer.status} in ${answeredMs} ms`);
+    expect(answeredMs).toBeLessThan(DEFAULT_ETCD_CALL_TIMEOUT_MS + 1500);
+    expect(answer.status).toBe(504);
+    expect(String(answer.json.error_msg)).toContain('may still be applied');
+
+    // A write made after the resume is handled by etcd after the paused one (if that one was
+    // sent); once both nodes serve it, their watches have passed the paused write's revision too.
+    await waitFor('A to accept writes again', async () => [200, 201].includes((await admin(a!, 'PUT', 'resumed', route('/aws-resumed', standIn!, '/resumed'))).status), RECOVERY_DEADLINE_MS, 200);
+    for (const s of [a!, b!]) await waitFor('the write after the resume', serves(s, '/aws-resumed', 'resumed'), RECOVERY_DEADLINE_MS, 50);
+    const inEtcd = (await withEtcd((c) => c.get(`${PREFIX}/paused`).string())) !== null;
+    const served = { A: (await front(a!, '/aws-paused?name=p')).status === 200, B: (await front(b!, '/aws-paused?name=p')).status === 200 };
+    timings.push(`etcd paused: the unconfirmed write was ${inEtcd ? '' : 'not '}applied by etcd`);
+    expect(served).toEqual({ A: inEtcd, B: inEtcd });
+    await admin(a!, 'DELETE', 'paused');
+    await admin(a!, 'DELETE', 'resumed');
   }, 45_000);
 });

@@ -5,17 +5,25 @@
  * unreachable the last known routes keep serving; the outage and the recovery are logged once
  * each, and on reconnect the whole prefix is read again.
  */
-import { ExponentialBackoff, IBackoff } from 'cockatiel';
-import { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import { ExponentialBackoff, IBackoff, isBrokenCircuitError, noop } from 'cockatiel';
+import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, IKeyValue, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import { ConfigError, ERROR_CODES, sidecarError } from '../../errors';
 import { RouteConfig, validateRoute } from '../route-schema';
 import { RouteBuilder, RouteStore, SerialQueue } from './route-store';
 
 export const DEFAULT_ETCD_PREFIX = '/aws-lambda-sidecar/routes';
-/** Bound on each etcd call (reads and Admin API writes); a write past it is reported as failed. */
-export const ETCD_CALL_TIMEOUT_MS = 3000;
+/**
+ * Bound on each etcd call (reads and Admin API writes), made once: no client retries, so an Admin
+ * write is answered within it. A write that timed out had been sent and may still be applied.
+ */
+export const DEFAULT_ETCD_CALL_TIMEOUT_MS = 3000;
 const WATCH_BACKOFF = { initialDelay: 100, maxDelay: 2000 };
+
+export interface EtcdStoreOptions {
+  /** Bound on each etcd call; DEFAULT_ETCD_CALL_TIMEOUT_MS when absent. */
+  readonly callTimeoutMs?: number;
+}
 
 export interface EtcdSpec {
   readonly hosts: readonly string[];
@@ -53,17 +61,29 @@ export class EtcdRouteStore implements RouteStore {
   /** True between a 'disconnected' and the next successful resync: we log each transition once. */
   private down = false;
   private closed = false;
+  private resyncRetry: NodeJS.Timeout | undefined;
 
-  constructor(private readonly spec: EtcdSpec, private readonly log?: Logger) {
+  private readonly callTimeoutMs: number;
+
+  constructor(private readonly spec: EtcdSpec, private readonly log?: Logger, opts: EtcdStoreOptions = {}) {
     this.description = `etcd://${spec.hosts.join(',')}${spec.prefix}`;
+    const callTimeoutMs = opts.callTimeoutMs ?? DEFAULT_ETCD_CALL_TIMEOUT_MS;
+    this.callTimeoutMs = callTimeoutMs;
     this.client = new Etcd3({
       hosts: spec.hosts.map((h) => `http://${h}`),
-      dialTimeout: ETCD_CALL_TIMEOUT_MS,
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + ETCD_CALL_TIMEOUT_MS }),
+      dialTimeout: callTimeoutMs,
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
       // etcd3 calls .next() on this to get its first delay (as on a cockatiel 3 factory), but its
       // typings still name the cockatiel 2 shape; the default backoff climbs to 30 s, too slow
       // for "a change reaches every node within 1 s" after an outage.
-      faultHandling: { watchBackoff: new ExponentialBackoff(WATCH_BACKOFF) as unknown as IBackoff<unknown> },
+      faultHandling: {
+        watchBackoff: new ExponentialBackoff(WATCH_BACKOFF) as unknown as IBackoff<unknown>,
+        // etcd3's defaults retry each call 3 times (an Admin write then took 9 s to fail, and
+        // each attempt could still apply later) and open a per-host breaker; one attempt keeps
+        // the bound and the answer truthful, and the watch and resync do their own retrying.
+        global: noop,
+        host: () => noop,
+      },
     });
   }
 
@@ -152,14 +172,19 @@ export class EtcdRouteStore implements RouteStore {
 
   private onConnected(): void {
     if (!this.down || this.closed) return;
-    // Changes may have been made (or compacted away) meanwhile: read everything again.
+    // Changes may have been made (or compacted away) meanwhile: read everything again. The read
+    // is one attempt (no client retries), and a failed one (the KV channel still backing off
+    // while the watch is back) resets etcd3's channels, so it is retried here until it succeeds.
     void this.loadAll().then(
       () => {
         this.down = false;
         this.log?.info({ store: this.description, routes: this.byId.size }, 'etcd reachable again: routes resynchronised');
         this.publish();
       },
-      (err: unknown) => this.log?.warn({ store: this.description, err: (err as Error).message }, 'etcd resync failed, will retry on the next reconnect'),
+      (err: unknown) => {
+        this.log?.debug({ store: this.description, err: (err as Error).message }, 'etcd resync failed, retrying');
+        if (!this.closed) this.resyncRetry = setTimeout(() => this.onConnected(), WATCH_BACKOFF.maxDelay);
+      },
     );
   }
 
@@ -175,7 +200,7 @@ export class EtcdRouteStore implements RouteStore {
       try {
         prev = await this.client.put(this.key(route.id)).value(json).getPrevious();
       } catch (err) {
-        throw sidecarError(ERROR_CODES.STORE_WRITE_FAILED, `cannot write route "${route.id}" to ${this.description}: ${(err as Error).message}`, err);
+        throw this.writeError('write', route.id, err);
       }
       // getPrevious() resolves to {...prev_kv, header} even when there was no previous value.
       const created = prev.key === undefined;
@@ -194,16 +219,44 @@ export class EtcdRouteStore implements RouteStore {
       try {
         deleted = Number((await this.client.delete().key(this.key(id)).exec()).deleted);
       } catch (err) {
-        throw sidecarError(ERROR_CODES.STORE_WRITE_FAILED, `cannot delete route "${id}" from ${this.description}: ${(err as Error).message}`, err);
+        throw this.writeError('delete', id, err);
       }
       if (this.byId.delete(id)) this.publish();
       return deleted > 0;
     });
   }
 
+  /**
+   * Says what a failed write did. Only a call that never left this process (no connection to
+   * etcd) certainly did nothing; a call that was sent and not answered in time (etcd paused,
+   * overloaded, or the connection cut mid-call) may be applied whenever etcd reads it, and then
+   * reaches every node, this one included, through the watch.
+   */
+  private writeError(action: 'write' | 'delete', id: string, err: unknown): Error {
+    const message = (err as Error).message;
+    // grpc-js's wording for a call that never got a transport: refused at once ("No connection
+    // established") or timed out before a connection was ready ("Waiting for LB pick").
+    const notSent =
+      isBrokenCircuitError(err) ||
+      (err instanceof GRPCUnavailableError && message.includes('No connection established')) ||
+      (err instanceof GRPCDeadlineExceededError && message.includes('Waiting for LB pick'));
+    if (notSent || !(err instanceof GRPCDeadlineExceededError || err instanceof GRPCUnavailableError)) {
+      const where = action === 'write' ? 'to' : 'from';
+      return sidecarError(ERROR_CODES.STORE_WRITE_FAILED, `cannot ${action} route "${id}" ${where} ${this.description}, nothing applied: ${message}`, err);
+    }
+    const reason = err instanceof GRPCDeadlineExceededError ? `no answer within ${this.callTimeoutMs} ms` : message;
+    return sidecarError(
+      ERROR_CODES.STORE_WRITE_UNCERTAIN,
+      `etcd did not confirm the ${action} of route "${id}" (${this.description}: ${reason}): ` +
+        'the request was sent and may still be applied; read the route back to see the outcome',
+      err,
+    );
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.resyncRetry);
     await this.watcher?.cancel().catch(() => undefined);
     this.client.close();
   }
