@@ -334,4 +334,48 @@ describe('etcd store: two sidecars, one etcd', () => {
     await admin(a!, 'DELETE', 'paused');
     await admin(a!, 'DELETE', 'resumed');
   }, 45_000);
+
+  it('etcd wiped and restarted on the same port (revisions start again at 1): both sidecars resync and see every new put', async () => {
+    const resyncs = (): number[] => [a!, b!].map((s) => countLogs(s, 'etcd reachable again'));
+    const resyncsBefore = resyncs();
+    const revisionBefore = await withEtcd(async (c) => Number((await c.getAll().prefix(`${PREFIX}/`).exec()).header.revision));
+    await etcd!.stop('SIGTERM');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    etcd = await startEtcd();
+    // Both have reconnected and read the (empty) prefix again before anything is put.
+    await waitFor('both sidecars to resync with the wiped etcd', () => resyncs().every((n, i) => n > resyncsBefore[i]), RECOVERY_DEADLINE_MS, 50);
+    for (const s of [a!, b!]) await waitFor('the routes of the old etcd to go', async () => (await front(s, '/aws?name=x')).status === 404, 3000);
+
+    const putRevision = await withEtcd(async (c) => Number((await c.put(`${PREFIX}/wiped`).value(route('/aws-wiped', standIn!, '/wiped')).exec()).header.revision));
+    timings.push(`etcd wiped: revision ${revisionBefore} before, the first put after it got revision ${putRevision}`);
+    expect(putRevision).toBeLessThan(revisionBefore);
+    await Promise.all([a!, b!].map((s) => waitFor('the put made after the wipe', serves(s, '/aws-wiped', 'wiped'), PROPAGATION_DEADLINE_MS + 2000, 50)));
+    // And Admin writes on one node reach the other.
+    expect((await admin(a!, 'PUT', 'after-wipe', route('/aws-after-wipe', standIn!, '/after-wipe'))).status).toBe(201);
+    await waitFor('B to serve the Admin write made on A', serves(b!, '/aws-after-wipe', 'after'), PROPAGATION_DEADLINE_MS);
+    for (const s of [a!, b!]) expect(countLogs(s, "etcd's history restarted")).toBeGreaterThan(0);
+  }, 45_000);
+
+  it('a watch resumed from a compacted revision: both sidecars read everything again and keep seeing new puts', async () => {
+    // Both sidecars frozen while etcd restarts and its history moves on and is compacted: when
+    // they wake up, the revision their watch resumes from no longer exists.
+    const sidecars = [a!, b!];
+    for (const s of sidecars) process.kill(s.pid, 'SIGSTOP');
+    try {
+      await etcd!.stop('SIGTERM');
+      etcd = await startEtcd();
+      await withEtcd(async (c) => {
+        await c.put(`${PREFIX}/compacted`).value(route('/aws-compacted', standIn!, '/compacted')).exec();
+        const res = await c.put(`${PREFIX}/filler`).value('{}').exec();
+        await c.delete().key(`${PREFIX}/filler`).exec();
+        await c.kv.compact({ revision: res.header.revision, physical: true });
+      });
+    } finally {
+      for (const s of sidecars) process.kill(s.pid, 'SIGCONT');
+    }
+    await Promise.all(sidecars.map((s) => waitFor('the route put before the compaction', serves(s, '/aws-compacted', 'compacted'), RECOVERY_DEADLINE_MS, 50)));
+    await withEtcd((c) => c.put(`${PREFIX}/after-compaction`).value(route('/aws-after-compaction', standIn!, '/after-compaction')).exec());
+    await Promise.all(sidecars.map((s) => waitFor('a put made after the compaction', serves(s, '/aws-after-compaction', 'after'), PROPAGATION_DEADLINE_MS + 2000, 50)));
+  }, 45_000);
 });
+

@@ -61,7 +61,13 @@ export class EtcdRouteStore implements RouteStore {
   /** True between a 'disconnected' and the next successful resync: we log each transition once. */
   private down = false;
   private closed = false;
+  /** Bumped for every watcher created or retired: events of an older watcher are ignored. */
+  private watchGeneration = 0;
+  /** True while a resync (full read, then a new watcher) is under way or waiting to retry. */
+  private resyncing = false;
   private resyncRetry: NodeJS.Timeout | undefined;
+  /** The etcd history routes were last read from: a lower revision or another cluster id means it restarted. */
+  private history: { revision: number; clusterId: string } | undefined;
 
   private readonly callTimeoutMs: number;
 
@@ -121,32 +127,97 @@ export class EtcdRouteStore implements RouteStore {
     this.onChange?.(this.ordered);
   }
 
-  /** Reads the whole prefix; returns the revision it was read at. */
-  private async loadAll(): Promise<number> {
+  /** Reads the whole prefix; returns the revision and cluster it was read at. */
+  private async loadAll(): Promise<{ revision: number; clusterId: string }> {
     const res = await this.client.getAll().prefix(`${this.spec.prefix}/`).exec();
     this.byId.clear();
     for (const kv of res.kvs) {
       const held = this.decode(kv);
       if (held !== undefined) this.byId.set(held.route.id, held);
     }
-    return Number(res.header.revision);
+    return { revision: Number(res.header.revision), clusterId: String(res.header.cluster_id) };
+  }
+
+  /** Watches the prefix from just after `revision`; the watcher replaces any earlier one. */
+  private async watchFrom(revision: number): Promise<void> {
+    const generation = ++this.watchGeneration;
+    const watcher = await this.client.watch().prefix(`${this.spec.prefix}/`).startRevision(String(revision + 1)).create();
+    const current = (): boolean => generation === this.watchGeneration && !this.closed;
+    if (!current()) {
+      await watcher.cancel().catch(() => undefined);
+      return;
+    }
+    this.watcher = watcher;
+    watcher.on('put', (kv) => current() && this.onPut(kv));
+    watcher.on('delete', (kv) => current() && this.onDelete(kv));
+    watcher.on('data', (res) => {
+      if (current() && this.history !== undefined) this.history = { ...this.history, revision: Math.max(this.history.revision, Number(res.header.revision)) };
+    });
+    watcher.on('disconnected', () => current() && this.onDisconnected());
+    watcher.on('connected', () => current() && this.resync());
+    // etcd cancelled the watch (its start revision was compacted away, for one): it sends nothing more.
+    watcher.on('error', (err) => {
+      if (!current()) return;
+      this.log?.warn({ store: this.description, err: err.message }, 'etcd watch cancelled: reading the routes again');
+      this.resync();
+    });
+  }
+
+  /**
+   * After a reconnect, or a cancelled watch: read everything again and watch from the revision of
+   * that read, with a new watcher. etcd3's watcher resumes from the revision it last saw, which
+   * means nothing once etcd's history has restarted (data wiped, or restored from an older
+   * snapshot: revisions start again lower, so the old position lies in the future and every new
+   * change would be missed) or was compacted past it. The old watcher is retired first, so none
+   * of its events can land after the read.
+   */
+  private resync(): void {
+    if (this.closed || this.resyncing) return;
+    this.resyncing = true;
+    this.watchGeneration++;
+    const retired = this.watcher;
+    this.watcher = undefined;
+    void retired?.cancel().catch(() => undefined);
+    const attempt = async (): Promise<void> => {
+      // In the write queue, so a write's bookkeeping never interleaves with the read.
+      const read = await this.writes.run(() => this.loadAll());
+      const before = this.history;
+      this.history = read;
+      if (before !== undefined && (read.revision < before.revision || read.clusterId !== before.clusterId)) {
+        this.log?.warn(
+          { store: this.description, revisionBefore: before.revision, revision: read.revision, clusterChanged: read.clusterId !== before.clusterId },
+          "etcd's history restarted (data wiped or restored): routes read again, watching from the new revision",
+        );
+      }
+      this.publish();
+      await this.watchFrom(read.revision);
+    };
+    const run = (): void => {
+      attempt().then(
+        () => {
+          this.resyncing = false;
+          if (this.down) this.log?.info({ store: this.description, routes: this.byId.size }, 'etcd reachable again: routes resynchronised');
+          this.down = false;
+        },
+        (err: unknown) => {
+          if (this.closed) return;
+          this.log?.debug({ store: this.description, err: (err as Error).message }, 'etcd resync failed, retrying');
+          this.resyncRetry = setTimeout(run, WATCH_BACKOFF.maxDelay);
+        },
+      );
+    };
+    run();
   }
 
   async start(onChange: (routes: readonly RouteConfig[]) => void): Promise<readonly RouteConfig[]> {
-    let revision: number;
     try {
-      revision = await this.loadAll();
+      this.history = await this.loadAll();
     } catch (err) {
       await this.client.close();
       throw sidecarError(ERROR_CODES.STORE_UNAVAILABLE, `cannot read routes from ${this.description}: ${(err as Error).message}`, err);
     }
     this.ordered = Object.freeze([...this.byId.values()].sort((a, b) => a.createRevision - b.createRevision).map((h) => h.route));
-    this.watcher = await this.client.watch().prefix(`${this.spec.prefix}/`).startRevision(String(revision + 1)).create();
-    this.watcher.on('put', (kv) => this.onPut(kv));
-    this.watcher.on('delete', (kv) => this.onDelete(kv));
-    this.watcher.on('disconnected', () => this.onDisconnected());
-    this.watcher.on('connected', () => this.onConnected());
-    this.watcher.on('error', (err) => this.log?.warn({ store: this.description, err: err.message }, 'etcd watch error'));
+    await this.watchFrom(this.history.revision);
     this.onChange = onChange;
     return this.ordered;
   }
@@ -168,24 +239,6 @@ export class EtcdRouteStore implements RouteStore {
     if (this.down || this.closed) return;
     this.down = true;
     this.log?.warn({ store: this.description }, 'etcd unreachable: serving the last known routes, retrying');
-  }
-
-  private onConnected(): void {
-    if (!this.down || this.closed) return;
-    // Changes may have been made (or compacted away) meanwhile: read everything again. The read
-    // is one attempt (no client retries), and a failed one (the KV channel still backing off
-    // while the watch is back) resets etcd3's channels, so it is retried here until it succeeds.
-    void this.loadAll().then(
-      () => {
-        this.down = false;
-        this.log?.info({ store: this.description, routes: this.byId.size }, 'etcd reachable again: routes resynchronised');
-        this.publish();
-      },
-      (err: unknown) => {
-        this.log?.debug({ store: this.description, err: (err as Error).message }, 'etcd resync failed, retrying');
-        if (!this.closed) this.resyncRetry = setTimeout(() => this.onConnected(), WATCH_BACKOFF.maxDelay);
-      },
-    );
   }
 
   routes(): readonly RouteConfig[] {
