@@ -168,6 +168,15 @@ describe('etcd store: two sidecars, one etcd', () => {
     expect(again.status).toBe(200);
   });
 
+  it('concurrent PATCHes of different fields on one sidecar all land in etcd', async () => {
+    const count = 15;
+    const answers = await Promise.all(Array.from({ length: count }, (_, i) => admin(a!, 'PATCH', '1', JSON.stringify({ labels: { [`l${i}`]: `v${i}` } }))));
+    expect(answers.map((r) => r.status)).toEqual(answers.map(() => 200));
+    const stored = await withEtcd((c) => c.get(`${PREFIX}/1`).json());
+    expect((stored as { labels?: unknown }).labels).toEqual(Object.fromEntries(Array.from({ length: count }, (_, i) => [`l${i}`, `v${i}`])));
+    expect(await serves(b!, '/aws', 'patched')()).toBe(true);
+  });
+
   it('both sidecars match overlapping routes in the same (creation) order', async () => {
     // Pairs of routes for the same uri, the first created on A, the second on B: every node must
     // pick the first created one (route-store.ts: "creation order for etcd"). Whether A gets its
