@@ -13,7 +13,10 @@ export const ERROR_CODES = {
   STORE_WRITE_FAILED: 'ERR_STORE_WRITE_FAILED',
   /** etcd did not confirm an Admin API write in time: it was sent and may still be applied. */
   STORE_WRITE_UNCERTAIN: 'ERR_STORE_WRITE_UNCERTAIN',
-  /** The routes file was edited by hand since the store read it, and the edit is not valid. */
+  /**
+   * A write would overwrite a change it has not seen: the routes file was edited by hand and the
+   * edit is not valid, or (etcd) other sidecars kept changing the route while it was written.
+   */
   STORE_CONFLICT: 'ERR_STORE_CONFLICT',
   /** A route store (etcd) cannot be reached. */
   STORE_UNAVAILABLE: 'ERR_STORE_UNAVAILABLE',

@@ -177,6 +177,24 @@ describe('etcd store: two sidecars, one etcd', () => {
     expect(await serves(b!, '/aws', 'patched')()).toBe(true);
   });
 
+  it('concurrent PATCHes of one route through both sidecars all land (compare-and-put against what each node saw)', async () => {
+    const count = 16;
+    const answers = await Promise.all(
+      Array.from({ length: count }, (_, i) => admin(i % 2 === 0 ? a! : b!, 'PATCH', '1', JSON.stringify({ labels: { [`both${i}`]: `v${i}` } }))),
+    );
+    expect(answers.map((r) => r.status)).toEqual(answers.map(() => 200));
+    const stored = (await withEtcd((c) => c.get(`${PREFIX}/1`).json())) as { labels?: Record<string, string> };
+    const expected = Object.fromEntries(Array.from({ length: count }, (_, i) => [`both${i}`, `v${i}`]));
+    expect(stored.labels).toMatchObject(expected);
+    // Both nodes end up with etcd's version.
+    for (const s of [a!, b!]) {
+      await waitFor('the node to hold every label', async () => {
+        const got = await admin(s, 'GET', '1');
+        return Object.keys(expected).every((k) => (got.json.value as { labels?: Record<string, string> }).labels?.[k] === expected[k]);
+      }, 3000);
+    }
+  });
+
   it('both sidecars match overlapping routes in the same (creation) order', async () => {
     // Pairs of routes for the same uri, the first created on A, the second on B: every node must
     // pick the first created one (route-store.ts: "creation order for etcd"). Whether A gets its

@@ -19,6 +19,10 @@ export const DEFAULT_ETCD_PREFIX = '/aws-lambda-sidecar/routes';
  */
 export const DEFAULT_ETCD_CALL_TIMEOUT_MS = 3000;
 const WATCH_BACKOFF = { initialDelay: 100, maxDelay: 2000 };
+/** Compare-and-put attempts of one write that find the key changed by another sidecar. */
+const MAX_WRITE_ATTEMPTS = 10;
+/** Upper bound of the random pause before attempt n + 1 (times n), so contending sidecars drift apart. */
+const WRITE_RETRY_JITTER_MS = 10;
 
 export interface EtcdStoreOptions {
   /** Bound on each etcd call; DEFAULT_ETCD_CALL_TIMEOUT_MS when absent. */
@@ -54,6 +58,11 @@ export class EtcdRouteStore implements RouteStore {
   readonly description: string;
   private readonly client: Etcd3;
   private readonly byId = new Map<string, Held>();
+  /**
+   * The mod revision of every key under the prefix as this node last saw it, valid routes or not:
+   * what a write compares against, so it never overwrites a change this node has not seen.
+   */
+  private readonly modRevisions = new Map<string, number>();
   private ordered: readonly RouteConfig[] = [];
   private watcher: Watcher | undefined;
   private onChange: ((routes: readonly RouteConfig[]) => void) | undefined;
@@ -131,10 +140,8 @@ export class EtcdRouteStore implements RouteStore {
   private async loadAll(): Promise<{ revision: number; clusterId: string }> {
     const res = await this.client.getAll().prefix(`${this.spec.prefix}/`).exec();
     this.byId.clear();
-    for (const kv of res.kvs) {
-      const held = this.decode(kv);
-      if (held !== undefined) this.byId.set(held.route.id, held);
-    }
+    this.modRevisions.clear();
+    for (const kv of res.kvs) this.hold(kv);
     return { revision: Number(res.header.revision), clusterId: String(res.header.cluster_id) };
   }
 
@@ -222,17 +229,30 @@ export class EtcdRouteStore implements RouteStore {
     return this.ordered;
   }
 
-  private onPut(kv: IKeyValue): void {
+  /** Records a stored key-value; true when the routes in force changed. */
+  private hold(kv: IKeyValue): boolean {
+    const id = this.idOf(kv.key.toString());
+    if (id === undefined) return false;
+    this.modRevisions.set(id, Number(kv.mod_revision));
     const held = this.decode(kv);
-    if (held === undefined) return;
-    if (this.byId.get(held.route.id)?.json === held.json) return; // our own write, already applied
-    this.byId.set(held.route.id, held);
-    this.publish();
+    if (held === undefined) return this.byId.delete(id);
+    if (this.byId.get(id)?.json === held.json) return false; // our own write, already applied
+    this.byId.set(id, held);
+    return true;
+  }
+
+  private forget(id: string): boolean {
+    this.modRevisions.delete(id);
+    return this.byId.delete(id);
+  }
+
+  private onPut(kv: IKeyValue): void {
+    if (this.hold(kv)) this.publish();
   }
 
   private onDelete(kv: IKeyValue): void {
     const id = this.idOf(kv.key.toString());
-    if (id !== undefined && this.byId.delete(id)) this.publish();
+    if (id !== undefined && this.forget(id)) this.publish();
   }
 
   private onDisconnected(): void {
@@ -247,23 +267,56 @@ export class EtcdRouteStore implements RouteStore {
 
   update(id: string, build: RouteBuilder): Promise<{ created: boolean; route: RouteConfig }> {
     return this.writes.run(async () => {
-      const route = build(this.byId.get(id)?.route);
-      const json = JSON.stringify(route);
-      let prev;
-      try {
-        prev = await this.client.put(this.key(route.id)).value(json).getPrevious();
-      } catch (err) {
-        throw this.writeError('write', route.id, err);
+      const key = this.key(id);
+      for (let attempt = 1; ; attempt++) {
+        const seen = this.modRevisions.get(id);
+        const before = this.byId.get(id);
+        const route = build(before?.route);
+        const json = JSON.stringify(route);
+        let txn;
+        try {
+          // Compare-and-put: applied only if the key is still as this node last saw it, so a
+          // read-modify-write never overwrites what another sidecar wrote meanwhile.
+          const guard = seen === undefined ? this.client.if(key, 'Create', '==', 0) : this.client.if(key, 'Mod', '==', seen);
+          txn = await guard.then(this.client.put(key).value(json)).commit();
+        } catch (err) {
+          throw this.writeError('write', id, err);
+        }
+        if (txn.succeeded) {
+          const revision = Number(txn.header.revision);
+          this.modRevisions.set(id, revision);
+          // The key's create revision, exactly as the other nodes see it in their watch event, so
+          // every node orders routes the same way.
+          const createRevision = seen === undefined ? revision : (before?.createRevision ?? (await this.createRevisionOf(key, revision)));
+          this.byId.set(id, { route, json, createRevision });
+          this.publish();
+          return { created: seen === undefined, route };
+        }
+        if (attempt === MAX_WRITE_ATTEMPTS) {
+          throw sidecarError(ERROR_CODES.STORE_CONFLICT, `route "${id}" kept changing in ${this.description} while it was being written (${attempt} attempts); nothing written: retry`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * WRITE_RETRY_JITTER_MS * attempt));
+        await this.reread(id);
       }
-      // getPrevious() resolves to {...prev_kv, header} even when there was no previous value.
-      const created = prev.key === undefined;
-      // The key's create revision, exactly as the other nodes see it in their watch event, so every
-      // node orders routes the same way.
-      const createRevision = Number(created ? prev.header.revision : prev.create_revision);
-      this.byId.set(route.id, { route, json, createRevision });
-      this.publish();
-      return { created, route };
     });
+  }
+
+  /** Another sidecar changed the key since this node saw it: read it now (the watch may lag). */
+  private async reread(id: string): Promise<void> {
+    let res;
+    try {
+      res = await this.client.get(this.key(id)).exec();
+    } catch (err) {
+      throw sidecarError(ERROR_CODES.STORE_WRITE_FAILED, `cannot write route "${id}" to ${this.description}, nothing applied: it changed meanwhile and reading it again failed: ${(err as Error).message}`, err);
+    }
+    const kv = res.kvs[0];
+    if (kv === undefined ? this.forget(id) : this.hold(kv)) this.publish();
+  }
+
+  /** The create revision of a key this node holds no valid route for (it held an invalid value). */
+  private async createRevisionOf(key: string, fallback: number): Promise<number> {
+    const kv = (await this.client.get(key).exec().catch(() => undefined))?.kvs[0];
+    return kv === undefined ? fallback : Number(kv.create_revision);
   }
 
   remove(id: string): Promise<boolean> {
@@ -274,7 +327,7 @@ export class EtcdRouteStore implements RouteStore {
       } catch (err) {
         throw this.writeError('delete', id, err);
       }
-      if (this.byId.delete(id)) this.publish();
+      if (this.forget(id)) this.publish();
       return deleted > 0;
     });
   }
