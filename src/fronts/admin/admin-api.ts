@@ -205,6 +205,7 @@ export function createAdminApi(store: RouteStore, log: Logger, opts: AdminApiOpt
     const fromPage = browserPageRequest(req);
     if (fromPage !== undefined) {
       req.resume();
+      log.warn({ method: req.method, path: url.pathname, origin: req.headers.origin, secFetchSite: req.headers['sec-fetch-site'] }, 'admin: refused a request from a web page');
       send(res, 403, { error_msg: `refused: this request comes from a web page (${fromPage}); the Admin API is for API clients such as curl` });
       return;
     }
@@ -317,8 +318,9 @@ export function createAdminApi(store: RouteStore, log: Logger, opts: AdminApiOpt
         return;
       }
       const e = asSidecarError(err);
-      // A store's own refusals (409: the routes file has an edit of its own) are the client's to
-      // resolve; anything else is the store failing.
+      // A store's own refusals (409: a change the write has not seen, a hand edit of the routes
+      // file or another sidecar's write) are the client's to resolve; anything else is the store
+      // failing.
       const status = e.status === 409 || e.status >= 500 ? e.status : 500;
       if (status < 500) log.warn({ code: e.code, store: store.description }, `admin: ${e.message}`);
       else log.error({ code: e.code, store: store.description, err: e.code === ERROR_CODES.INTERNAL ? err : undefined }, `admin: ${e.message}`);

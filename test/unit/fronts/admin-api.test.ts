@@ -397,6 +397,7 @@ describe('Admin API: web pages are refused, API clients are not', () => {
     expect([403, 415]).toContain(res.statusCode);
     expect(typeof json.error_msg).toBe('string');
     expect(admin.store.routes()).toEqual([]);
+    if (res.statusCode === 403) expect(admin.logs.some((l) => l.msg === 'admin: refused a request from a web page' && l.level === 40)).toBe(true);
   });
 
   it('text/plain or multipart without browser headers → 415 naming the type; Origin on a read → 403', async () => {
