@@ -11,6 +11,13 @@ export const ERROR_CODES = {
   CONFIG_UNREADABLE: 'ERR_CONFIG_UNREADABLE',
   /** A route store (file, etcd) could not persist a change; nothing was applied. */
   STORE_WRITE_FAILED: 'ERR_STORE_WRITE_FAILED',
+  /** etcd did not confirm an Admin API write in time: it was sent and may still be applied. */
+  STORE_WRITE_UNCERTAIN: 'ERR_STORE_WRITE_UNCERTAIN',
+  /**
+   * A write would overwrite a change it has not seen: the routes file was edited by hand and the
+   * edit is not valid, or (etcd) other sidecars kept changing the route while it was written.
+   */
+  STORE_CONFLICT: 'ERR_STORE_CONFLICT',
   /** A route store (etcd) cannot be reached. */
   STORE_UNAVAILABLE: 'ERR_STORE_UNAVAILABLE',
   /** Command line flags or environment variables are invalid. */
@@ -64,6 +71,8 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze
   ERR_CONFIG_INVALID: 400,
   ERR_CONFIG_UNREADABLE: 500,
   ERR_STORE_WRITE_FAILED: 503,
+  ERR_STORE_WRITE_UNCERTAIN: 504,
+  ERR_STORE_CONFLICT: 409,
   ERR_STORE_UNAVAILABLE: 503,
   ERR_CLI_INVALID: 500,
   ERR_BAD_REQUEST: 400,

@@ -45,15 +45,15 @@ export function checkFile(file: string): CheckResult {
 export async function checkEtcd(spec: string): Promise<CheckResult> {
   // Loaded only when used, as in store-spec.ts: the etcd client brings its own gRPC stack.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { ETCD_CALL_TIMEOUT_MS, parseEtcdSpec } = require('./stores/etcd-store') as typeof import('./stores/etcd-store');
+  const { DEFAULT_ETCD_CALL_TIMEOUT_MS, parseEtcdSpec } = require('./stores/etcd-store') as typeof import('./stores/etcd-store');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { Etcd3 } = require('etcd3') as typeof import('etcd3');
   const { hosts, prefix } = parseEtcdSpec(spec);
   const source = `etcd://${hosts.join(',')}${prefix}`;
   const client = new Etcd3({
     hosts: hosts.map((h) => `http://${h}`),
-    dialTimeout: ETCD_CALL_TIMEOUT_MS,
-    defaultCallOptions: () => ({ deadline: Date.now() + ETCD_CALL_TIMEOUT_MS }),
+    dialTimeout: DEFAULT_ETCD_CALL_TIMEOUT_MS,
+    defaultCallOptions: () => ({ deadline: Date.now() + DEFAULT_ETCD_CALL_TIMEOUT_MS }),
   });
   try {
     let kvs;

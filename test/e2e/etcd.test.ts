@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { Agent, request } from 'undici';
+import { DEFAULT_ETCD_CALL_TIMEOUT_MS } from '../../src/config/stores/etcd-store';
 import { startStandIn, type StandIn } from '../../demo/lambda-stand-in';
 import {
   canConnect,
@@ -159,6 +160,33 @@ describe('etcd store: two sidecars, one etcd', () => {
     expect(again.status).toBe(200);
   });
 
+  it('concurrent PATCHes of different fields on one sidecar all land in etcd', async () => {
+    const count = 15;
+    const answers = await Promise.all(Array.from({ length: count }, (_, i) => admin(a!, 'PATCH', '1', JSON.stringify({ labels: { [`l${i}`]: `v${i}` } }))));
+    expect(answers.map((r) => r.status)).toEqual(answers.map(() => 200));
+    const stored = await withEtcd((c) => c.get(`${PREFIX}/1`).json());
+    expect((stored as { labels?: unknown }).labels).toEqual(Object.fromEntries(Array.from({ length: count }, (_, i) => [`l${i}`, `v${i}`])));
+    expect(await serves(b!, '/aws', 'patched')()).toBe(true);
+  });
+
+  it('concurrent PATCHes of one route through both sidecars all land (compare-and-put against what each node saw)', async () => {
+    const count = 16;
+    const answers = await Promise.all(
+      Array.from({ length: count }, (_, i) => admin(i % 2 === 0 ? a! : b!, 'PATCH', '1', JSON.stringify({ labels: { [`both${i}`]: `v${i}` } }))),
+    );
+    expect(answers.map((r) => r.status)).toEqual(answers.map(() => 200));
+    const stored = (await withEtcd((c) => c.get(`${PREFIX}/1`).json())) as { labels?: Record<string, string> };
+    const expected = Object.fromEntries(Array.from({ length: count }, (_, i) => [`both${i}`, `v${i}`]));
+    expect(stored.labels).toMatchObject(expected);
+    // Both nodes end up with etcd's version.
+    for (const s of [a!, b!]) {
+      await waitFor('the node to hold every label', async () => {
+        const got = await admin(s, 'GET', '1');
+        return Object.keys(expected).every((k) => (got.json.value as { labels?: Record<string, string> }).labels?.[k] === expected[k]);
+      }, 3000);
+    }
+  });
+
   it('both sidecars match overlapping routes in the same (creation) order', async () => {
     // Pairs of routes for the same uri, the first created on A, the second on B: every node must
     // pick the first created one (route-store.ts: "creation order for etcd"). Whether A gets its
@@ -296,4 +324,77 @@ describe('etcd store: two sidecars, one etcd', () => {
     expect([200, 201]).toContain((await admin(b!, 'PUT', 'after', route('/aws-after', standIn!, '/after'))).status);
     await waitFor('A to serve /aws-after', serves(a!, '/aws-after', 'after'), PROPAGATION_DEADLINE_MS);
   }, 45_000);
+
+  it('etcd paused (SIGSTOP): an Admin write is answered within the 3 s call timeout as "may still be applied", and every node then agrees with etcd', async () => {
+    const body = route('/aws-paused', standIn!, '/paused');
+    process.kill(etcd!.pid, 'SIGSTOP');
+    let answer: Answer;
+    let answeredMs: number;
+    try {
+      const sentAt = Date.now();
+      answer = await admin(a!, 'PUT', 'paused', body);
+      answeredMs = Date.now() - sentAt;
+    } finally {
+      process.kill(etcd!.pid, 'SIGCONT');
+    }
+    timings.push(`etcd paused: admin PUT answered ${answer.status} in ${answeredMs} ms`);
+    expect(answeredMs).toBeLessThan(DEFAULT_ETCD_CALL_TIMEOUT_MS + 1500);
+    expect(answer.status).toBe(504);
+    expect(String(answer.json.error_msg)).toContain('may still be applied');
+
+    // A write made after the resume is handled by etcd after the paused one (if that one was
+    // sent); once both nodes serve it, their watches have passed the paused write's revision too.
+    await waitFor('A to accept writes again', async () => [200, 201].includes((await admin(a!, 'PUT', 'resumed', route('/aws-resumed', standIn!, '/resumed'))).status), RECOVERY_DEADLINE_MS, 200);
+    for (const s of [a!, b!]) await waitFor('the write after the resume', serves(s, '/aws-resumed', 'resumed'), RECOVERY_DEADLINE_MS, 50);
+    const inEtcd = (await withEtcd((c) => c.get(`${PREFIX}/paused`).string())) !== null;
+    const served = { A: (await front(a!, '/aws-paused?name=p')).status === 200, B: (await front(b!, '/aws-paused?name=p')).status === 200 };
+    timings.push(`etcd paused: the unconfirmed write was ${inEtcd ? '' : 'not '}applied by etcd`);
+    expect(served).toEqual({ A: inEtcd, B: inEtcd });
+    await admin(a!, 'DELETE', 'paused');
+    await admin(a!, 'DELETE', 'resumed');
+  }, 45_000);
+
+  it('etcd wiped and restarted on the same port (revisions start again at 1): both sidecars resync and see every new put', async () => {
+    const resyncs = (): number[] => [a!, b!].map((s) => countLogs(s, 'etcd reachable again'));
+    const resyncsBefore = resyncs();
+    const revisionBefore = await withEtcd(async (c) => Number((await c.getAll().prefix(`${PREFIX}/`).exec()).header.revision));
+    await etcd!.stop('SIGTERM');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    etcd = await startEtcd();
+    // Both have reconnected and read the (empty) prefix again before anything is put.
+    await waitFor('both sidecars to resync with the wiped etcd', () => resyncs().every((n, i) => n > resyncsBefore[i]), RECOVERY_DEADLINE_MS, 50);
+    for (const s of [a!, b!]) await waitFor('the routes of the old etcd to go', async () => (await front(s, '/aws?name=x')).status === 404, 3000);
+
+    const putRevision = await withEtcd(async (c) => Number((await c.put(`${PREFIX}/wiped`).value(route('/aws-wiped', standIn!, '/wiped')).exec()).header.revision));
+    timings.push(`etcd wiped: revision ${revisionBefore} before, the first put after it got revision ${putRevision}`);
+    expect(putRevision).toBeLessThan(revisionBefore);
+    await Promise.all([a!, b!].map((s) => waitFor('the put made after the wipe', serves(s, '/aws-wiped', 'wiped'), PROPAGATION_DEADLINE_MS + 2000, 50)));
+    // And Admin writes on one node reach the other.
+    expect((await admin(a!, 'PUT', 'after-wipe', route('/aws-after-wipe', standIn!, '/after-wipe'))).status).toBe(201);
+    await waitFor('B to serve the Admin write made on A', serves(b!, '/aws-after-wipe', 'after'), PROPAGATION_DEADLINE_MS);
+    for (const s of [a!, b!]) expect(countLogs(s, "etcd's history restarted")).toBeGreaterThan(0);
+  }, 45_000);
+
+  it('a watch resumed from a compacted revision: both sidecars read everything again and keep seeing new puts', async () => {
+    // Both sidecars frozen while etcd restarts and its history moves on and is compacted: when
+    // they wake up, the revision their watch resumes from no longer exists.
+    const sidecars = [a!, b!];
+    for (const s of sidecars) process.kill(s.pid, 'SIGSTOP');
+    try {
+      await etcd!.stop('SIGTERM');
+      etcd = await startEtcd();
+      await withEtcd(async (c) => {
+        await c.put(`${PREFIX}/compacted`).value(route('/aws-compacted', standIn!, '/compacted')).exec();
+        const res = await c.put(`${PREFIX}/filler`).value('{}').exec();
+        await c.delete().key(`${PREFIX}/filler`).exec();
+        await c.kv.compact({ revision: res.header.revision, physical: true });
+      });
+    } finally {
+      for (const s of sidecars) process.kill(s.pid, 'SIGCONT');
+    }
+    await Promise.all(sidecars.map((s) => waitFor('the route put before the compaction', serves(s, '/aws-compacted', 'compacted'), RECOVERY_DEADLINE_MS, 50)));
+    await withEtcd((c) => c.put(`${PREFIX}/after-compaction`).value(route('/aws-after-compaction', standIn!, '/after-compaction')).exec());
+    await Promise.all(sidecars.map((s) => waitFor('a put made after the compaction', serves(s, '/aws-after-compaction', 'after'), PROPAGATION_DEADLINE_MS + 2000, 50)));
+  }, 45_000);
 });
+

@@ -5,6 +5,9 @@
  */
 import type { RouteConfig } from '../route-schema';
 
+/** Computes the route to store from the one stored now (inside the write queue). */
+export type RouteBuilder = (existing: RouteConfig | undefined) => RouteConfig;
+
 export interface RouteStore {
   /** For log lines: `file:/etc/routes.yaml`, `etcd://...`. */
   readonly description: string;
@@ -16,10 +19,13 @@ export interface RouteStore {
   /** The routes in force, in match order (file order; creation order for etcd). */
   routes(): readonly RouteConfig[];
   /**
-   * Creates or replaces a validated route. Resolves once the change is durable and live on this
-   * node; rejects (nothing applied) when it cannot be stored.
+   * Creates or replaces one route: a read-modify-write run in the store's write queue, so no other
+   * write of this store can land between the read and the write. `build` receives the route stored
+   * under `id` (undefined when none) and returns the validated route to store; when it throws,
+   * nothing is written and the error is the result. Resolves once the change is durable and live
+   * on this node; rejects (nothing applied) when it cannot be stored.
    */
-  put(route: RouteConfig): Promise<{ created: boolean }>;
+  update(id: string, build: RouteBuilder): Promise<{ created: boolean; route: RouteConfig }>;
   /** Deletes a route; false when there was none with that id. */
   remove(id: string): Promise<boolean>;
   close(): Promise<void>;

@@ -7,7 +7,12 @@ import { ConfigError, ERROR_CODES } from '../../errors';
 import { FileRouteStore } from './file-store';
 import type { RouteStore } from './route-store';
 
-export function createStore(spec: string | undefined, configPath: string | undefined, log: Logger): RouteStore {
+export interface StoreOptions {
+  /** etcd store: bound on each etcd call (DEFAULT_ETCD_CALL_TIMEOUT_MS). */
+  readonly etcdCallTimeoutMs?: number;
+}
+
+export function createStore(spec: string | undefined, configPath: string | undefined, log: Logger, opts: StoreOptions = {}): RouteStore {
   if (spec === undefined || spec === '') {
     if (configPath === undefined) throw new ConfigError('--config <routes file> or --store is required', ERROR_CODES.CLI_INVALID);
     return new FileRouteStore(configPath, log);
@@ -21,7 +26,7 @@ export function createStore(spec: string | undefined, configPath: string | undef
     // Loaded only when used: the etcd client brings its own gRPC stack and protos (memory).
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { EtcdRouteStore, parseEtcdSpec } = require('./etcd-store') as typeof import('./etcd-store');
-    return new EtcdRouteStore(parseEtcdSpec(spec), log);
+    return new EtcdRouteStore(parseEtcdSpec(spec), log, { callTimeoutMs: opts.etcdCallTimeoutMs });
   }
   throw new ConfigError(`--store: expected file:<path> or etcd://host:port/prefix, got "${spec}"`, ERROR_CODES.CLI_INVALID);
 }

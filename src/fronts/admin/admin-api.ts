@@ -8,8 +8,8 @@ import * as http from 'node:http';
 import type { Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 import { RouteConfig, ROUTE_ID_PATTERN, validateRoute } from '../../config/route-schema';
-import type { RouteStore } from '../../config/stores/route-store';
-import { SidecarError } from '../../errors';
+import type { RouteBuilder, RouteStore } from '../../config/stores/route-store';
+import { asSidecarError, ERROR_CODES } from '../../errors';
 import { pluginsAnswer } from './plugin-schema';
 
 export const ADMIN_ROUTES_PATH = '/apisix/admin/routes';
@@ -31,18 +31,60 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/** Where a route object keeps each secret (the object holding it, and the key in that object). */
+interface SecretSlot {
+  readonly field: string;
+  readonly holder: Json;
+  readonly key: string;
+}
+
+function objectAt(value: unknown): Json | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : undefined;
+}
+
+/** The secrets a route object (stored or as sent) carries; `secretkey` is APISIX's spelling. */
+function secretSlots(route: Json): SecretSlot[] {
+  const auth = objectAt(objectAt(objectAt(route.plugins)?.['aws-lambda'])?.authorization);
+  if (auth === undefined) return [];
+  const slots: SecretSlot[] = [];
+  if (auth.apikey !== undefined) slots.push({ field: 'plugins.aws-lambda.authorization.apikey', holder: auth, key: 'apikey' });
+  const iam = objectAt(auth.iam);
+  for (const key of ['secret_key', 'secretkey', 'session_token']) {
+    if (iam?.[key] !== undefined) slots.push({ field: `plugins.aws-lambda.authorization.iam.${key}`, holder: iam, key });
+  }
+  return slots;
+}
+
 /** Copies a route with every secret replaced by a mask. */
 export function maskRoute(route: RouteConfig): Json {
   const copy = JSON.parse(JSON.stringify(route)) as Json;
-  const plugin = (copy.plugins as Json | undefined)?.['aws-lambda'] as Json | undefined;
-  const auth = plugin?.authorization as Json | undefined;
-  if (auth !== undefined) {
-    if (auth.apikey !== undefined) auth.apikey = MASK;
-    const iam = auth.iam as Json | undefined;
-    if (iam?.secret_key !== undefined) iam.secret_key = MASK;
-    if (iam?.session_token !== undefined) iam.session_token = MASK;
-  }
+  for (const slot of secretSlots(copy)) slot.holder[slot.key] = MASK;
   return copy;
+}
+
+/**
+ * A GET answers secrets as the mask, so a client that PUTs (or PATCHes) back what it read sends the
+ * mask: such a value stands for "the secret this route already has", never for a new secret. With
+ * no stored secret to keep, the write is refused rather than storing the mask as a credential.
+ */
+function restoreMaskedSecrets(body: Json, existing: RouteConfig | undefined): void {
+  const stored = existing === undefined ? undefined : (JSON.parse(JSON.stringify(existing)) as Json);
+  const storedSlots = stored === undefined ? [] : secretSlots(stored);
+  for (const slot of secretSlots(body)) {
+    if (slot.holder[slot.key] !== MASK) continue;
+    // A stored route is validated, so its IAM secret is spelled `secret_key` (a PATCH's merged
+    // object may then hold both spellings: keep one).
+    const key = slot.key === 'secretkey' ? 'secret_key' : slot.key;
+    const secret = storedSlots.find((s) => s.key === key)?.holder[key];
+    if (typeof secret !== 'string') {
+      throw new BadRequest(
+        `invalid configuration: ${slot.field} is "${MASK}", the mask the Admin API answers in place of a secret, ` +
+          'and this route has no stored value to keep: send the real secret',
+      );
+    }
+    delete slot.holder[slot.key];
+    slot.holder[key] = secret;
+  }
 }
 
 function item(route: RouteConfig): Json {
@@ -86,6 +128,9 @@ class BadRequest extends Error {
   }
 }
 
+/** The route a request names does not exist (APISIX's 404 body). */
+class KeyNotFound extends Error {}
+
 /**
  * Parses an Admin API body. APISIX's own examples carry a trailing comma (`"apikey": "...",}`),
  * which strict JSON refuses; YAML's flow syntax is a JSON superset that accepts it.
@@ -108,6 +153,27 @@ function generateId(): string {
   return `${Date.now()}${String(idCounter).padStart(3, '0')}`;
 }
 
+/**
+ * Browsers send a cross-origin POST with one of these content types without asking first (no
+ * CORS preflight), so a web page could write routes through a key-less loopback Admin API. No
+ * API client sends a route as text/plain or multipart. (application/x-www-form-urlencoded is
+ * what `curl -d` sends, as in APISIX's documented commands, so it stays accepted; a browser
+ * sending it is recognised by its Origin / Sec-Fetch-Site headers instead.)
+ */
+const BROWSER_ONLY_CONTENT_TYPES: ReadonlySet<string> = new Set(['text/plain', 'multipart/form-data']);
+
+/**
+ * Why a request comes from a web page, or undefined. Browsers add `Origin` to every cross-origin
+ * request (and to every POST), and `Sec-Fetch-Site` to every request, `none` only for one the
+ * user typed; curl and SDKs send neither. The Admin API serves no page, so no page may call it.
+ */
+function browserPageRequest(req: http.IncomingMessage): string | undefined {
+  if (req.headers.origin !== undefined) return `it carries an Origin header (${req.headers.origin})`;
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'none') return `it carries Sec-Fetch-Site: ${String(site)}`;
+  return undefined;
+}
+
 function keysMatch(given: string, expected: Buffer): boolean {
   const g = Buffer.from(given);
   return g.length === expected.length && timingSafeEqual(g, expected);
@@ -118,6 +184,7 @@ export function createAdminApi(store: RouteStore, log: Logger, opts: AdminApiOpt
 
   const validate = (body: Json, id: string, existing: RouteConfig | undefined): RouteConfig => {
     if (body.id !== undefined && String(body.id) !== id) throw new BadRequest(`invalid configuration: id in the body ("${String(body.id)}") does not match the id in the path ("${id}")`);
+    restoreMaskedSecrets(body, existing);
     const now = Math.floor(Date.now() / 1000);
     try {
       // The times are ours to set, whatever the body says (as in APISIX).
@@ -127,14 +194,28 @@ export function createAdminApi(store: RouteStore, log: Logger, opts: AdminApiOpt
     }
   };
 
-  const write = async (res: http.ServerResponse, route: RouteConfig): Promise<void> => {
-    const { created } = await store.put(route);
+  /** Validation and merging run inside the store's write queue, on the route stored at that moment. */
+  const write = async (res: http.ServerResponse, id: string, build: RouteBuilder): Promise<void> => {
+    const { created, route } = await store.update(id, build);
     log.info({ route: route.id, created, store: store.description }, 'admin: route written');
     send(res, created ? 201 : 200, item(route));
   };
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://admin');
+    const fromPage = browserPageRequest(req);
+    if (fromPage !== undefined) {
+      req.resume();
+      log.warn({ method: req.method, path: url.pathname, origin: req.headers.origin, secFetchSite: req.headers['sec-fetch-site'] }, 'admin: refused a request from a web page');
+      send(res, 403, { error_msg: `refused: this request comes from a web page (${fromPage}); the Admin API is for API clients such as curl` });
+      return;
+    }
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (BROWSER_ONLY_CONTENT_TYPES.has(contentType)) {
+      req.resume();
+      send(res, 415, { error_msg: `unsupported Content-Type ${contentType}: send the route as application/json` });
+      return;
+    }
     if (key !== undefined) {
       const given = req.headers['x-api-key'];
       if (typeof given !== 'string' || !keysMatch(given, key)) {
@@ -183,7 +264,7 @@ export function createAdminApi(store: RouteStore, log: Logger, opts: AdminApiOpt
         const body = parseBody(await readBody(req));
         if (body.id !== undefined) throw new BadRequest('invalid configuration: POST generates the id; use PUT /apisix/admin/routes/{id} to choose one');
         const newId = generateId();
-        await write(res, validate(body, newId, undefined));
+        await write(res, newId, () => validate(body, newId, undefined));
         return;
       }
     } else {
@@ -194,19 +275,20 @@ export function createAdminApi(store: RouteStore, log: Logger, opts: AdminApiOpt
           else send(res, 200, item(route));
           return;
         }
-        case 'PUT':
-          await write(res, validate(parseBody(await readBody(req)), id, current()));
+        case 'PUT': {
+          const body = parseBody(await readBody(req));
+          await write(res, id, (existing) => validate(body, id, existing));
           return;
+        }
         case 'PATCH': {
-          const existing = current();
           const patch = parseBody(await readBody(req));
-          if (existing === undefined) {
-            send(res, 404, { message: 'Key not found' });
-            return;
-          }
-          // Secrets are never returned, so a patch is applied to the stored route, not a masked copy.
-          const merged = mergePatch(JSON.parse(JSON.stringify(existing)), patch) as Json;
-          await write(res, validate(merged, id, existing));
+          const routeId = id;
+          await write(res, id, (existing) => {
+            if (existing === undefined) throw new KeyNotFound();
+            // Secrets are never returned, so a patch is applied to the stored route, not a masked copy.
+            const merged = mergePatch(JSON.parse(JSON.stringify(existing)), patch) as Json;
+            return validate(merged, routeId, existing);
+          });
           return;
         }
         case 'DELETE': {
@@ -234,13 +316,22 @@ export function createAdminApi(store: RouteStore, log: Logger, opts: AdminApiOpt
         res.destroy();
         return;
       }
+      if (err instanceof KeyNotFound) {
+        send(res, 404, { message: 'Key not found' });
+        return;
+      }
       if (err instanceof BadRequest) {
         send(res, err.status, { error_msg: err.message });
         return;
       }
-      const e = err as SidecarError;
-      log.error({ code: e.code, store: store.description }, `admin: ${e.message}`);
-      send(res, typeof e.status === 'number' && e.status >= 500 ? e.status : 500, { error_msg: e.message });
+      const e = asSidecarError(err);
+      // A store's own refusals (409: a change the write has not seen, a hand edit of the routes
+      // file or another sidecar's write) are the client's to resolve; anything else is the store
+      // failing.
+      const status = e.status === 409 || e.status >= 500 ? e.status : 500;
+      if (status < 500) log.warn({ code: e.code, store: store.description }, `admin: ${e.message}`);
+      else log.error({ code: e.code, store: store.description, err: e.code === ERROR_CODES.INTERNAL ? err : undefined }, `admin: ${e.message}`);
+      send(res, status, { error_msg: e.message });
     });
   });
 }

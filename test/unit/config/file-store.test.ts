@@ -85,7 +85,7 @@ afterEach(async () => {
 });
 
 let dirCounter = 0;
-async function startStore(initial: string, opts: { mode?: number } = {}): Promise<Harness> {
+async function startStore(initial: string, opts: { mode?: number; pollIntervalMs?: number } = {}): Promise<Harness> {
   const dir = join(root, `case-${dirCounter++}`);
   mkdirSync(dir);
   const file = join(dir, 'routes.yaml');
@@ -93,7 +93,7 @@ async function startStore(initial: string, opts: { mode?: number } = {}): Promis
   if (opts.mode !== undefined) chmodSync(file, opts.mode);
   const logs: Array<Record<string, unknown>> = [];
   const log = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
-  const store = new FileRouteStore(file, log, POLL_INTERVAL_MS);
+  const store = new FileRouteStore(file, log, opts.pollIntervalMs ?? POLL_INTERVAL_MS);
   open.push(store);
   const changes: Array<readonly RouteConfig[]> = [];
   await store.start((routes) => changes.push(routes));
@@ -295,5 +295,101 @@ describe('FileRouteStore writes (Admin API)', () => {
     expect(h.store.routes()).toBe(before);
     // And writes work again.
     expect(await h.store.put(route('2', '/aws2'))).toEqual({ created: true });
+  });
+});
+
+describe('FileRouteStore writes racing a hand edit', () => {
+  /** A poll slower than the test: the store can learn of the edit only when it writes. */
+  const UNSEEN_POLL_MS = 60_000;
+
+  it('an edit the poll has not seen yet is reloaded before the write, and both are kept (put and remove)', async () => {
+    const h = await startStore(routesYaml([{ id: '1', uri: '/aws' }]), { pollIntervalMs: UNSEEN_POLL_MS });
+    writeFileSync(h.file, routesYaml([{ id: '1', uri: '/aws' }, { id: 'hand', uri: '/hand' }]));
+
+    expect(await h.store.put(route('admin', '/admin'))).toEqual({ created: true });
+    expect(ids(h.store.routes())).toEqual(['1', 'hand', 'admin']);
+    expect(ids(parseRoutesDocument(readFileSync(h.file, 'utf8'), h.file))).toEqual(['1', 'hand', 'admin']);
+    expect(h.logs.some((l) => String(l.msg).includes('reloaded before an Admin API write'))).toBe(true);
+
+    writeFileSync(h.file, routesYaml([{ id: '1', uri: '/aws' }, { id: 'hand', uri: '/hand' }, { id: 'hand2', uri: '/hand2' }]));
+    expect(await h.store.remove('1')).toBe(true);
+    expect(ids(parseRoutesDocument(readFileSync(h.file, 'utf8'), h.file))).toEqual(['hand', 'hand2']);
+    expect(ids(h.store.routes())).toEqual(['hand', 'hand2']);
+  });
+
+  it('an edit made between the write\'s read and its rename is not overwritten: the change is made again on top of it', async () => {
+    const h = await startStore(routesYaml([{ id: '1', uri: '/aws' }]), { pollIntervalMs: UNSEEN_POLL_MS });
+    let builds = 0;
+    const result = await h.store.update('admin', () => {
+      builds++;
+      // Stands for an editor saving while the store is writing.
+      if (builds === 1) writeFileSync(h.file, routesYaml([{ id: '1', uri: '/aws' }, { id: 'hand', uri: '/hand' }]));
+      return route('admin', '/admin');
+    });
+    expect(result.created).toBe(true);
+    expect(builds).toBe(2);
+    expect(ids(parseRoutesDocument(readFileSync(h.file, 'utf8'), h.file))).toEqual(['1', 'hand', 'admin']);
+    expect(readdirSync(h.dir)).toEqual(['routes.yaml']);
+  });
+
+  it('an invalid edit refuses the write with ERR_STORE_CONFLICT (409): the edit stays on disk, nothing is applied', async () => {
+    const h = await startStore(routesYaml([{ id: '1', uri: '/aws' }]), { pollIntervalMs: UNSEEN_POLL_MS });
+    const before = h.store.routes();
+    const halfDone = `${routesYaml([{ id: '1', uri: '/aws' }])}  - id: "2"\n    uri: /two\n    plugins: { aws-lambda: { timeout: 50 } }\n`;
+    writeFileSync(h.file, halfDone);
+
+    const err = await h.store.put(route('admin', '/admin')).then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; status?: number; message: string },
+    );
+    expect(err?.code).toBe('ERR_STORE_CONFLICT');
+    expect(err?.status).toBe(409);
+    expect(err?.message).toContain(h.file);
+    expect(err?.message).toContain('nothing written');
+    expect(readFileSync(h.file, 'utf8')).toBe(halfDone);
+    expect(h.store.routes()).toBe(before);
+    expect(h.changes).toEqual([]);
+
+    // Once the edit is fixed, writes go through on top of it.
+    writeFileSync(h.file, routesYaml([{ id: '1', uri: '/aws' }, { id: '2', uri: '/two' }]));
+    expect(await h.store.put(route('admin', '/admin'))).toEqual({ created: true });
+    expect(ids(parseRoutesDocument(readFileSync(h.file, 'utf8'), h.file))).toEqual(['1', '2', 'admin']);
+  });
+
+  it('an invalid edit the poll already refused still refuses the write (it is not dropped by the rewrite)', async () => {
+    const h = await startStore(routesYaml([{ id: '1', uri: '/aws' }]));
+    await sleep(2 * POLL_INTERVAL_MS);
+    writeFileSync(h.file, 'routes:\n  - id: "1"\n    uri: [unclosed\n');
+    await waitFor('the refusal log line', () => h.errorLogs().length > 0, RELOAD_DEADLINE_MS);
+    const err = await h.store.remove('1').then(
+      () => undefined,
+      (e: unknown) => e as { code?: string },
+    );
+    expect(err?.code).toBe('ERR_STORE_CONFLICT');
+    expect(readFileSync(h.file, 'utf8')).toContain('[unclosed');
+  });
+});
+
+describe('FileRouteStore temp files', () => {
+  it('removes at start the temp files (secrets inside) a killed sidecar left, and keeps a live writer\'s and other files', async () => {
+    const dir = join(root, `case-${dirCounter++}`);
+    mkdirSync(dir);
+    const file = join(dir, 'routes.yaml');
+    writeFileSync(file, routesYaml([{ id: '1', uri: '/aws' }]));
+    // A pid that cannot exist (above Linux's pid_max), ours (a restarted container gets the same
+    // pid), and one of a live process (our parent: another sidecar writing right now).
+    const deadPid = 2 ** 31 - 2;
+    const stale = [`.routes.yaml.${deadPid}.1700000000000.sidecar-tmp`, `.routes.yaml.${process.pid}.1700000000001.sidecar-tmp`, `.routes.yaml.${deadPid}.1700000000002.tmp`];
+    const kept = [`.routes.yaml.${process.ppid}.1700000000003.sidecar-tmp`, '.routes.yaml.swp', 'other.yaml', '.other.yaml.1.2.sidecar-tmp'];
+    for (const name of [...stale, ...kept]) writeFileSync(join(dir, name), 'routes:\n  - apikey: secret-left-behind\n', { mode: 0o600 });
+
+    const logs: Array<Record<string, unknown>> = [];
+    const store = new FileRouteStore(file, pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) }), POLL_INTERVAL_MS);
+    open.push(store);
+    await store.start(() => undefined);
+
+    expect(readdirSync(dir).sort()).toEqual(['routes.yaml', ...kept].sort());
+    expect(logs.filter((l) => String(l.msg).includes('removed a temp file')).map((l) => l.file).sort()).toEqual(stale.map((n) => join(dir, n)).sort());
+    expect(JSON.stringify(logs)).not.toContain('secret-left-behind');
   });
 });

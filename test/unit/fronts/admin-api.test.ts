@@ -3,19 +3,24 @@
  * 127.0.0.1:0. The PUT bodies are APISIX's aws-lambda documentation examples copied verbatim
  * (the first one's trailing comma included: we accept it on purpose).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import pino from 'pino';
 import { Agent, request } from 'undici';
 import type { RouteConfig } from '../../../src/config/route-schema';
+import { parseRoutesDocument } from '../../../src/config/routes-file';
 import { FileRouteStore } from '../../../src/config/stores/file-store';
 import type { RouteStore } from '../../../src/config/stores/route-store';
 import { ERROR_CODES, sidecarError } from '../../../src/errors';
 import { createAdminApi } from '../../../src/fronts/admin/admin-api';
 import { SEED_PUT_APIKEY, SEED_PUT_DISABLE_PLUGIN, SEED_PUT_IAM, SEED_PUT_PATH_FORWARDING } from '../../support/seed-routes';
+
+const execFileAsync = promisify(execFile);
 
 /** The key every APISIX example sends. */
 const ADMIN_KEY = 'edd1c9f034335f136f87ad84b625c8f1';
@@ -254,6 +259,20 @@ describe('Admin API: writes', () => {
     expect(stored?.create_time).toBe(created?.create_time);
   });
 
+  it('concurrent PATCHes of different fields all land (read, merge, validate and write are one step in the store)', async () => {
+    const admin = await startAdmin();
+    await admin.call('PUT', ROUTE_1, { body: lambdaRoute('/aws', { authorization: { apikey: 'k' } }) });
+    const count = 25;
+    const answers = await Promise.all(
+      Array.from({ length: count }, (_, i) => admin.call('PATCH', ROUTE_1, { body: JSON.stringify({ labels: { [`l${i}`]: `v${i}` } }) })),
+    );
+    expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200));
+    const expected = Object.fromEntries(Array.from({ length: count }, (_, i) => [`l${i}`, `v${i}`]));
+    expect(storedRoute(admin, '1')?.labels).toEqual(expected);
+    expect(parseRoutesDocument(readFileSync(admin.file, 'utf8'), admin.file)[0].labels).toEqual(expected);
+    expect(storedRoute(admin, '1')?.plugins['aws-lambda']?.authorization?.apikey).toBe('k');
+  });
+
   it('PATCH with null deletes a field', async () => {
     const admin = await startAdmin();
     await admin.call('PUT', ROUTE_1, { body: lambdaRoute('/aws', { authorization: { apikey: 'k' } }, { desc: 'to be removed', methods: ['GET'] }) });
@@ -291,6 +310,54 @@ describe('Admin API: writes', () => {
   });
 });
 
+describe('Admin API: the secret mask read back', () => {
+  const iam = { accesskey: 'AKIDEXAMPLE', secretkey: 'wJalrXUtnFEMI/K7MDENG', session_token: 'FwoGZXIvYXdzEJr//////////' };
+
+  it('PUT of what GET answered (masked secrets) keeps the stored secrets, and a real new one replaces them', async () => {
+    const admin = await startAdmin();
+    await admin.call('PUT', ROUTE_1, { body: lambdaRoute('/aws', { authorization: { apikey: 'the-api-key' } }) });
+    await admin.call('PUT', '/apisix/admin/routes/iam', { body: lambdaRoute('/iam', { authorization: { iam } }) });
+
+    for (const path of [ROUTE_1, '/apisix/admin/routes/iam']) {
+      const read = await admin.call('GET', path);
+      const value = { ...(read.json.value as Record<string, unknown>), desc: 'round-tripped' };
+      const back = await admin.call('PUT', path, { body: JSON.stringify(value) });
+      expect({ path, status: back.status }).toEqual({ path, status: 200 });
+    }
+    expect(storedRoute(admin, '1')?.desc).toBe('round-tripped');
+    expect(storedRoute(admin, '1')?.plugins['aws-lambda']?.authorization?.apikey).toBe('the-api-key');
+    expect(storedRoute(admin, 'iam')?.plugins['aws-lambda']?.authorization?.iam).toMatchObject({
+      accesskey: 'AKIDEXAMPLE',
+      secret_key: iam.secretkey,
+      session_token: iam.session_token,
+    });
+    expect(readFileSync(admin.file, 'utf8')).not.toContain('******');
+
+    // APISIX's spelling `secretkey` with the mask is the same secret.
+    const patched = await admin.call('PATCH', '/apisix/admin/routes/iam', { body: '{"plugins": {"aws-lambda": {"authorization": {"iam": {"secretkey": "******"}}}}}' });
+    expect(patched.status).toBe(200);
+    expect(storedRoute(admin, 'iam')?.plugins['aws-lambda']?.authorization?.iam?.secret_key).toBe(iam.secretkey);
+
+    expect((await admin.call('PUT', ROUTE_1, { body: lambdaRoute('/aws', { authorization: { apikey: 'a-new-key' } }) })).status).toBe(200);
+    expect(storedRoute(admin, '1')?.plugins['aws-lambda']?.authorization?.apikey).toBe('a-new-key');
+  });
+
+  it.each([
+    ['PUT of a new route', 'PUT', '/apisix/admin/routes/new', lambdaRoute('/new', { authorization: { apikey: '******' } }), 'plugins.aws-lambda.authorization.apikey'],
+    ['POST', 'POST', '/apisix/admin/routes', lambdaRoute('/new', { authorization: { iam: { accesskey: 'AK', secret_key: '******' } } }), 'plugins.aws-lambda.authorization.iam.secret_key'],
+    ['PUT adding a session token', 'PUT', ROUTE_1, lambdaRoute('/aws', { authorization: { iam: { accesskey: 'AK', secret_key: 's', session_token: '******' } } }), 'plugins.aws-lambda.authorization.iam.session_token'],
+  ])('the mask with no stored secret to keep → 400 naming the field, nothing stored (%s)', async (_name, method, path, body, field) => {
+    const admin = await startAdmin();
+    await admin.call('PUT', ROUTE_1, { body: lambdaRoute('/aws', { authorization: { apikey: 'the-api-key' } }) });
+    const before = admin.store.routes();
+    const res = await admin.call(method, path, { body });
+    expect(res.status).toBe(400);
+    expect(String(res.json.error_msg)).toContain(field);
+    expect(String(res.json.error_msg)).toContain('mask');
+    expect(admin.store.routes()).toBe(before);
+  });
+});
+
 describe('Admin API: authentication', () => {
   it('wrong key → 401, missing key → 401, and nothing is written', async () => {
     const admin = await startAdmin();
@@ -309,6 +376,56 @@ describe('Admin API: authentication', () => {
     expect((await admin.call('PUT', ROUTE_1, { body: SEED_PUT_APIKEY, key: null })).status).toBe(201);
     expect((await admin.call('GET', ROUTE_1, { key: null })).status).toBe(200);
     expect((await admin.call('GET', ROUTE_1, { key: 'anything' })).status).toBe(200);
+  });
+});
+
+describe('Admin API: web pages are refused, API clients are not', () => {
+  /** What a page on another site makes a browser send with fetch(..., {method: 'POST', body}) or a form. */
+  const pageHeaders: Array<[string, Record<string, string>]> = [
+    ['fetch text/plain (no preflight), no key', { 'content-type': 'text/plain;charset=UTF-8', origin: 'https://evil.example', 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'no-cors' }],
+    ['a form post (urlencoded)', { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example', 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate' }],
+    ['a multipart form post', { 'content-type': 'multipart/form-data; boundary=x', origin: 'null', 'sec-fetch-site': 'cross-site' }],
+    ['a DNS-rebound page (same origin, still Sec-Fetch-Site)', { 'content-type': 'text/plain', 'sec-fetch-site': 'same-origin', host: 'rebound.evil.example:9180' }],
+    ['Origin alone (older browsers)', { 'content-type': 'application/json', origin: 'http://localhost:3000' }],
+  ];
+
+  it.each(pageHeaders)('%s → 403 or 415, nothing created (key-less loopback Admin API)', async (_name, headers) => {
+    const admin = await startAdmin({ adminKey: undefined });
+    const body = lambdaRoute('/*', {}, { priority: 1000 });
+    const res = await request(`${admin.url}/apisix/admin/routes`, { method: 'POST', headers, body, dispatcher: agent });
+    const json = (await res.body.json()) as Record<string, unknown>;
+    expect([403, 415]).toContain(res.statusCode);
+    expect(typeof json.error_msg).toBe('string');
+    expect(admin.store.routes()).toEqual([]);
+    if (res.statusCode === 403) expect(admin.logs.some((l) => l.msg === 'admin: refused a request from a web page' && l.level === 40)).toBe(true);
+  });
+
+  it('text/plain or multipart without browser headers → 415 naming the type; Origin on a read → 403', async () => {
+    const admin = await startAdmin({ adminKey: undefined });
+    for (const type of ['text/plain', 'multipart/form-data; boundary=x']) {
+      const res = await request(`${admin.url}${ROUTE_1}`, { method: 'PUT', headers: { 'content-type': type }, body: lambdaRoute('/aws'), dispatcher: agent });
+      const json = (await res.body.json()) as Record<string, unknown>;
+      expect({ type, status: res.statusCode }).toEqual({ type, status: 415 });
+      expect(String(json.error_msg)).toContain('application/json');
+    }
+    const read = await request(`${admin.url}/apisix/admin/routes`, { headers: { origin: 'https://evil.example' }, dispatcher: agent });
+    await read.body.dump();
+    expect(read.statusCode).toBe(403);
+    expect(admin.store.routes()).toEqual([]);
+  });
+
+  it("the seed document's curl commands, verbatim (curl -d: application/x-www-form-urlencoded), and JSON clients still work", async () => {
+    const admin = await startAdmin();
+    // (Asynchronous: the Admin API under test runs on this event loop.)
+    const curl = async (args: string[]): Promise<string> => (await execFileAsync('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', ...args], { timeout: 10_000 })).stdout;
+    // curl http://127.0.0.1:9180/apisix/admin/routes/1 -H 'X-API-KEY: edd1c9f034335f136f87ad84b625c8f1' -X PUT -d '...'
+    expect(await curl([`${admin.url}${ROUTE_1}`, '-H', `X-API-KEY: ${ADMIN_KEY}`, '-X', 'PUT', '-d', SEED_PUT_APIKEY])).toBe('201');
+    expect(await curl([`${admin.url}${ROUTE_1}`, '-H', `X-API-KEY: ${ADMIN_KEY}`, '-X', 'PUT', '-d', SEED_PUT_IAM])).toBe('200');
+    expect(await curl([`${admin.url}/apisix/admin/routes`, '-H', `X-API-KEY: ${ADMIN_KEY}`, '-X', 'POST', '-d', SEED_PUT_PATH_FORWARDING])).toBe('201');
+    expect(await curl([`${admin.url}${ROUTE_1}`, '-H', `X-API-KEY: ${ADMIN_KEY}`, '-H', 'Content-Type: application/json', '-X', 'PATCH', '-d', '{"desc": "json"}'])).toBe('200');
+    expect(await curl([`${admin.url}${ROUTE_1}`, '-H', `X-API-KEY: ${ADMIN_KEY}`])).toBe('200');
+    expect(admin.store.routes()).toHaveLength(2);
+    expect(storedRoute(admin, '1')?.desc).toBe('json');
   });
 });
 
@@ -382,6 +499,21 @@ describe('Admin API: refusals', () => {
   });
 });
 
+describe('Admin API over a routes file with a hand edit of its own', () => {
+  it('an invalid hand edit → 409 {error_msg} naming the file; the edit is kept, nothing written', async () => {
+    const admin = await startAdmin();
+    await admin.call('PUT', ROUTE_1, { body: lambdaRoute('/aws', { authorization: { apikey: 'k' } }) });
+    const edited = `${readFileSync(admin.file, 'utf8')}  - id: "2"\n    uri: [unclosed\n`;
+    writeFileSync(admin.file, edited);
+    const res = await admin.call('PUT', '/apisix/admin/routes/3', { body: lambdaRoute('/three') });
+    expect(res.status).toBe(409);
+    expect(String(res.json.error_msg)).toContain(admin.file);
+    expect(readFileSync(admin.file, 'utf8')).toBe(edited);
+    expect(admin.store.routes().map((r) => r.id)).toEqual(['1']);
+    expect(admin.logs.some((l) => l.code === 'ERR_STORE_CONFLICT' && l.level === 40)).toBe(true);
+  });
+});
+
 describe('Admin API over a store that cannot write', () => {
   /** A RouteStore whose writes fail the way a full disk or an unreachable etcd does. */
   function failingStore(): RouteStore & { putCalls: number } {
@@ -390,7 +522,7 @@ describe('Admin API over a store that cannot write', () => {
       putCalls: 0,
       start: () => Promise.resolve([] as readonly RouteConfig[]),
       routes: (): readonly RouteConfig[] => [],
-      put: (): Promise<{ created: boolean }> => {
+      update: (): Promise<{ created: boolean; route: RouteConfig }> => {
         fake.putCalls++;
         return Promise.reject(sidecarError(ERROR_CODES.STORE_WRITE_FAILED, 'cannot write route "1" to fake:failing: disk full'));
       },
