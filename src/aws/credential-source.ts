@@ -84,8 +84,8 @@ export interface AssumeRoleCredentialSpec {
   readonly durationSeconds?: number;
   /** STS is called at this region's endpoint (sts.<region>.amazonaws.com, or AWS_ENDPOINT_URL_STS). */
   readonly region: string;
-  /** The credentials that call STS: the route's static keys, or the default chain. */
-  readonly base: StaticCredentialSpec | ChainCredentialSpec;
+  /** The credentials that call STS: the route's static keys, a profile, or the default chain. */
+  readonly base: StaticCredentialSpec | ChainCredentialSpec | ProfileCredentialSpec;
 }
 
 export type CredentialSpec = StaticCredentialSpec | ChainCredentialSpec | ProfileCredentialSpec | AssumeRoleCredentialSpec;
@@ -203,9 +203,7 @@ function sdkFetcher(spec: ChainCredentialSpec | ProfileCredentialSpec | AssumeRo
       return () => chain({ forceRefresh: true });
     }
     case 'profile': {
-      // ignoreCache: re-read the shared files on every fetch (rotated keys, a file that appears late);
-      // the SDK otherwise keeps the first read, a failed one included, for the life of the process.
-      const profile = fromIni({ profile: spec.profile, ignoreCache: true, clientConfig: { region: spec.region }, logger });
+      const profile = profileProvider(spec, logger);
       return () => profile();
     }
     case 'assume-role': {
@@ -220,13 +218,21 @@ function sdkFetcher(spec: ChainCredentialSpec | ProfileCredentialSpec | AssumeRo
         masterCredentials:
           base.kind === 'static'
             ? { accessKeyId: base.accessKeyId, secretAccessKey: base.secretAccessKey, sessionToken: base.sessionToken }
-            : chainProvider(base, logger),
+            : base.kind === 'profile'
+              ? profileProvider(base, logger)
+              : chainProvider(base, logger),
         clientConfig: { region: spec.region },
         logger,
       });
       return () => assumeRole();
     }
   }
+}
+
+function profileProvider(spec: ProfileCredentialSpec, logger: SdkLogger): ReturnType<typeof fromIni> {
+  // ignoreCache: re-read the shared files on every fetch (rotated keys, a file that appears late);
+  // the SDK otherwise keeps the first read, a failed one included, for the life of the process.
+  return fromIni({ profile: spec.profile, ignoreCache: true, clientConfig: { region: spec.region }, logger });
 }
 
 function chainProvider(spec: ChainCredentialSpec, logger: SdkLogger): ReturnType<typeof fromNodeProviderChain> {

@@ -281,6 +281,18 @@ describe('assume-role through the STS stand-in (signed AssumeRole at the route r
     });
   });
 
+  it('on top of a profile: STS sees the profile\'s keys', async () => {
+    const stsStandIn = await sts();
+    const k = keys.issueLongTerm();
+    const credentials = `[ops]\naws_access_key_id = ${k.accessKeyId}\naws_secret_access_key = ${k.secretAccessKey}\n`;
+    await withAwsEnvironment({ AWS_ENDPOINT_URL_STS: stsStandIn.url, AWS_SHARED_CREDENTIALS_FILE: { fileContents: credentials } }, async () => {
+      const s = source({ kind: 'assume-role', roleArn: ROLE_ARN, region: REGION, base: { kind: 'profile', profile: 'ops', region: REGION } }, captureLogs().logger);
+      expectIssuedBy(await s.ready(WAIT_MS), stsStandIn.issued);
+      expect(stsStandIn.requests[0]).toMatchObject({ outcome: 'issued', callerAccessKeyId: k.accessKeyId });
+      s.close();
+    });
+  });
+
   it('base keys STS does not know: ERR_CREDENTIALS naming the role and STS\'s reason, no secret', async () => {
     const stsStandIn = await sts();
     const logs = captureLogs();
