@@ -241,7 +241,10 @@ function chainProvider(spec: ChainCredentialSpec, logger: SdkLogger): ReturnType
 
 /** Every secret this source may hold or meet, replaced by `[redacted]` in reasons and SDK log lines. */
 class SecretScrubber {
-  private readonly known = new Set<string>();
+  /** The spec's own secrets (static keys, an assume-role's base keys). */
+  private readonly fixed: string[] = [];
+  /** The secrets of the last two fetches (bounded: a long-running source refreshes thousands of times). */
+  private fetched: string[] = [];
 
   constructor(spec: CredentialSpec) {
     this.addSpec(spec);
@@ -249,21 +252,21 @@ class SecretScrubber {
 
   private addSpec(spec: CredentialSpec): void {
     if (spec.kind === 'static') {
-      this.add(spec.secretAccessKey);
-      this.add(spec.sessionToken);
+      this.fixed.push(spec.secretAccessKey, spec.sessionToken ?? '');
     } else if (spec.kind === 'assume-role') {
       this.addSpec(spec.base);
     }
   }
 
-  add(secret: string | undefined): void {
-    if (secret !== undefined && secret.length >= MIN_SCRUBBED_SECRET_CHARS) this.known.add(secret);
+  rememberFetched(credentials: AwsCredentials): void {
+    this.fetched = [credentials.secretAccessKey, credentials.sessionToken ?? '', ...this.fetched.slice(0, 2)];
   }
 
   scrub(text: string): string {
     let out = text;
     // The chain reads these from the environment at fetch time; they may change, so read them now.
-    for (const secret of [...this.known, process.env.AWS_SECRET_ACCESS_KEY, process.env.AWS_SESSION_TOKEN, process.env.AWS_CONTAINER_AUTHORIZATION_TOKEN]) {
+    const env = [process.env.AWS_SECRET_ACCESS_KEY, process.env.AWS_SESSION_TOKEN, process.env.AWS_CONTAINER_AUTHORIZATION_TOKEN];
+    for (const secret of [...this.fixed, ...this.fetched, ...env]) {
       if (secret !== undefined && secret.length >= MIN_SCRUBBED_SECRET_CHARS) out = out.split(secret).join('[redacted]');
     }
     return out;
@@ -404,8 +407,7 @@ class RefreshingCredentialSource implements CredentialSource {
       ...(fetched.sessionToken ? { sessionToken: fetched.sessionToken } : {}),
       ...(expiration === undefined ? {} : { expiration }),
     });
-    this.secrets.add(credentials.secretAccessKey);
-    this.secrets.add(credentials.sessionToken);
+    this.secrets.rememberFetched(credentials);
     if (this.closed) return credentials;
     this.credentials = credentials;
     const outage = this.outage;

@@ -4,6 +4,10 @@
  * its session token in `x-amz-security-token`, unexpired, and the signature must be what smithy
  * computes over exactly the headers the caller says it signed. Shared by the STS stand-in and the
  * API-Gateway stand-in to come.
+ *
+ * Limit: header values come from Node's `req.headers`, which joins most repeated headers with ", "
+ * where SigV4 joins with ","; fine for STS calls, but a stand-in that must accept repeated signed
+ * headers should build `headers` from `rawHeaders` instead.
  */
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
