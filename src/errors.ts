@@ -38,6 +38,8 @@ export const ERROR_CODES = {
   UPSTREAM_RESET: 'ERR_UPSTREAM_RESET',
   /** The function's answer cannot be relayed (too large, or not representable by the front). */
   UPSTREAM_RESPONSE: 'ERR_UPSTREAM_RESPONSE',
+  /** AWS credentials for a signed route are expired or cannot be obtained from their source. */
+  CREDENTIALS: 'ERR_CREDENTIALS',
   /** The client went away before the answer was ready. */
   CLIENT_GONE: 'ERR_CLIENT_GONE',
   /** A bug or an unexpected failure inside the sidecar. */
@@ -83,6 +85,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze
   ERR_UPSTREAM_TLS: 502,
   ERR_UPSTREAM_RESET: 502,
   ERR_UPSTREAM_RESPONSE: 502,
+  ERR_CREDENTIALS: 502,
   ERR_CLIENT_GONE: 499,
   ERR_INTERNAL: 500,
 });
