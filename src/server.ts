@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { RouteConfig } from './config/route-schema';
 import type { RouteStore } from './config/stores/route-store';
-import { ERROR_CODES, sidecarError } from './errors';
+import { ERROR_CODES, SidecarError, sidecarError } from './errors';
 import { extAuthzHandlers } from './fronts/ext-authz/ext-authz-service';
 import { createAdminApi } from './fronts/admin/admin-api';
 import { extProcHandlers } from './fronts/ext-proc/ext-proc-service';
@@ -110,8 +110,19 @@ function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/** Builds every route's target; if one is refused, releases the pools the others took and throws. */
 function buildTable(routes: readonly RouteConfig[], registry: DispatcherRegistry): RouteTable<LambdaTarget | null> {
-  return new RouteTable(routes, (route) => createTarget(route, registry));
+  const built: LambdaTarget[] = [];
+  try {
+    return new RouteTable(routes, (route) => {
+      const target = createTarget(route, registry);
+      if (target !== null) built.push(target);
+      return target;
+    });
+  } catch (err) {
+    for (const target of built) registry.release(target.dispatcher);
+    throw err;
+  }
 }
 
 function releaseTable(table: RouteTable<LambdaTarget | null>, registry: DispatcherRegistry): void {
@@ -156,7 +167,14 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
   let live: TargetTable | undefined;
   const initial = await opts.store.start((routes) => {
     if (live === undefined) return; // stores report changes only after start resolves
-    live.replace(buildTable(routes, registry));
+    let table: RouteTable<LambdaTarget | null>;
+    try {
+      table = buildTable(routes, registry);
+    } catch (err) {
+      log.error({ code: (err as SidecarError).code, store: opts.store.description }, `routes update refused, keeping the last good routes: ${(err as Error).message}`);
+      return;
+    }
+    live.replace(table);
     log.info({ routes: routes.length, store: opts.store.description, version: live.version }, 'routes updated');
   });
   live = new LiveRoutes(buildTable(initial, registry), (old) => releaseTable(old, registry));

@@ -6,6 +6,8 @@
 import { Pool } from 'undici';
 import type { LambdaPluginConfig, RouteConfig } from '../config/route-schema';
 import type { SigV4Credentials, SigV4Scope } from '../aws/sigv4';
+import { RouteValidationError } from '../config/route-schema';
+import { refusalSafeClient } from './refusal-safe-client';
 
 /** Largest function answer we relay; API Gateway's own limit is 10 MB, Lambda's 6 MB. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
@@ -55,6 +57,7 @@ export class DispatcherRegistry {
         connectTimeout: c.timeout,
         maxResponseSize: this.maxResponseBytes,
         connect: { rejectUnauthorized: c.ssl_verify },
+        factory: refusalSafeClient,
       });
       entry = { pool, refs: 0 };
       this.pools.set(key, entry);
@@ -86,10 +89,33 @@ export class DispatcherRegistry {
   }
 }
 
+/** What an HTTP/1.1 header value may hold (RFC 9110 field-value; undici refuses anything else). */
+const INVALID_HEADER_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
+
+/**
+ * Config values we put into request headers (x-api-key, x-amz-security-token, and the access key
+ * inside Authorization; the schema's patterns already hold region and service) must be valid header values, or every request of the
+ * route would be refused: check them once, here, naming the route and field (never the value).
+ */
+function checkHeaderValues(route: RouteConfig, c: LambdaPluginConfig): void {
+  const iam = c.authorization?.iam;
+  const fields: Array<[field: string, value: string | undefined]> = [
+    ['authorization.apikey', c.authorization?.apikey],
+    ['authorization.iam.accesskey', iam?.accesskey],
+    ['authorization.iam.session_token', iam?.session_token],
+  ];
+  for (const [field, value] of fields) {
+    if (value !== undefined && INVALID_HEADER_VALUE_CHAR.test(value)) {
+      throw new RouteValidationError(route.id, `plugins.aws-lambda.${field}`, 'contains a control character (a trailing newline?); it is sent in a header, so remove it');
+    }
+  }
+}
+
 /** Builds the target of a route with an enabled aws-lambda plugin; null for pass-through routes. */
 export function createTarget(route: RouteConfig, registry: DispatcherRegistry): LambdaTarget | null {
   const c = route.plugins['aws-lambda'];
   if (c === undefined || c._meta?.disable === true) return null;
+  checkHeaderValues(route, c);
   const url = new URL(c.function_uri);
   const iam = c.authorization?.iam;
   return Object.freeze({
