@@ -103,25 +103,54 @@ interface RawResponse {
  * `invoke` maps it, in one place): no Readable stream per response,
  * raw header bytes in received order. (The `request()` API costs a stream and an AbortSignal
  * bridge per call; profiling showed it on the hot path.)
+ *
+ * The request first waits for a slot at the target's gate (at most keepalive_pool in the pool). A
+ * client that leaves while it waits is answered at once and its request is never sent; one that
+ * leaves once undici has it is aborted through the handler's abort (as soon as onConnect gives it).
  */
 function dispatch(target: LambdaTarget, opts: Dispatcher.DispatchOptions, signal: AbortSignal | undefined): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     let status = 0;
     let rawHeaders: Buffer[] = [];
     const chunks: Buffer[] = [];
+    /** undici's abort for this request: set by onConnect, until then undefined. */
     let abortRequest: ((err: Error) => void) | undefined;
-    const onAbort = (): void => abortRequest?.(new Error('client went away'));
-    const finish = (): void => signal?.removeEventListener('abort', onAbort);
+    /** True once the request is handed to undici: from then on, onComplete or onError frees the slot. */
+    let sent = false;
+    const clientGone = (): SidecarError => sidecarError(ERROR_CODES.CLIENT_GONE, 'client went away before the function answered');
+    const send = (): void => {
+      if (signal?.aborted === true) {
+        target.gate.leave(); // it left while its slot was on the way
+        return;
+      }
+      sent = true;
+      target.dispatcher.dispatch(opts, handler);
+    };
+    const onAbort = (): void => {
+      if (!sent) {
+        target.gate.withdraw(send);
+        reject(clientGone());
+      } else if (abortRequest !== undefined) {
+        abortRequest(new Error('client went away'));
+      } else {
+        reject(clientGone()); // onConnect aborts it; onError then frees the slot
+      }
+    };
+    const finish = (): void => {
+      signal?.removeEventListener('abort', onAbort);
+      target.gate.leave();
+    };
     if (signal !== undefined) {
       if (signal.aborted) {
-        reject(sidecarError(ERROR_CODES.CLIENT_GONE, 'client went away before the function answered'));
+        reject(clientGone());
         return;
       }
       signal.addEventListener('abort', onAbort, { once: true });
     }
     const handler: Dispatcher.DispatchHandler = {
       onConnect: (abort) => {
-        abortRequest = abort;
+        if (signal?.aborted === true) abort(new Error('client went away'));
+        else abortRequest = abort;
       },
       onHeaders: (statusCode, headers) => {
         status = statusCode;
@@ -141,7 +170,7 @@ function dispatch(target: LambdaTarget, opts: Dispatcher.DispatchOptions, signal
         reject(err);
       },
     };
-    target.dispatcher.dispatch(opts, handler);
+    target.gate.enter(send);
   });
 }
 

@@ -7,6 +7,7 @@ import { Pool } from 'undici';
 import type { LambdaPluginConfig, RouteConfig } from '../config/route-schema';
 import type { SigV4Credentials, SigV4Scope } from '../aws/sigv4';
 import { RouteValidationError } from '../config/route-schema';
+import { ConnectionGate } from './connection-gate';
 import { refusalSafeClient } from './refusal-safe-client';
 
 /** Largest function answer we relay; API Gateway's own limit is 10 MB, Lambda's 6 MB. */
@@ -25,10 +26,13 @@ export interface LambdaTarget {
   readonly maxBodyBytes: number;
   readonly keepalive: boolean;
   readonly dispatcher: Pool;
+  /** Shared with every target of the same pool: admits at most keepalive_pool requests into it. */
+  readonly gate: ConnectionGate;
 }
 
 interface PoolEntry {
   readonly pool: Pool;
+  readonly gate: ConnectionGate;
   refs: number;
 }
 
@@ -42,7 +46,7 @@ export class DispatcherRegistry {
 
   constructor(private readonly maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES) {}
 
-  acquire(origin: string, c: LambdaPluginConfig): Pool {
+  acquire(origin: string, c: LambdaPluginConfig): { readonly pool: Pool; readonly gate: ConnectionGate } {
     const key = poolKey(origin, c);
     let entry = this.pools.get(key);
     if (entry === undefined) {
@@ -59,11 +63,11 @@ export class DispatcherRegistry {
         connect: { rejectUnauthorized: c.ssl_verify },
         factory: refusalSafeClient,
       });
-      entry = { pool, refs: 0 };
+      entry = { pool, gate: new ConnectionGate(c.keepalive_pool), refs: 0 };
       this.pools.set(key, entry);
     }
     entry.refs++;
-    return entry.pool;
+    return entry;
   }
 
   /** Drops one reference; the pool closes (after its in-flight requests) when none remain. */
@@ -118,6 +122,7 @@ export function createTarget(route: RouteConfig, registry: DispatcherRegistry): 
   checkHeaderValues(route, c);
   const url = new URL(c.function_uri);
   const iam = c.authorization?.iam;
+  const { pool, gate } = registry.acquire(url.origin, c);
   return Object.freeze({
     routeId: route.id,
     origin: url.origin,
@@ -131,6 +136,7 @@ export function createTarget(route: RouteConfig, registry: DispatcherRegistry): 
     timeoutMs: c.timeout,
     maxBodyBytes: c.max_req_body_size,
     keepalive: c.keepalive,
-    dispatcher: registry.acquire(url.origin, c),
+    dispatcher: pool,
+    gate,
   });
 }

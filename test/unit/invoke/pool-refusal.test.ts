@@ -6,6 +6,7 @@ import { validateRoutes } from '../../../src/config/route-schema';
 import { invoke } from '../../../src/invoke/invoke';
 import type { LambdaRequest } from '../../../src/invoke/lambda-request';
 import { createTarget, DispatcherRegistry, type LambdaTarget } from '../../../src/invoke/target';
+import { settlesWithin } from '../../support/settles-within';
 import { failure } from '../../support/failure';
 
 const KEEPALIVE_POOL = 2;
@@ -21,17 +22,8 @@ function request(over: Partial<LambdaRequest> = {}): LambdaRequest {
   return { method: 'GET', path: '/x', query: '', host: 'sidecar.local', headers: [], body: null, ...over };
 }
 
-/** The promise's outcome, or 'hung' when it does not settle within PROMPT_MS. */
-async function within<T>(p: Promise<T>): Promise<T | 'hung'> {
-  let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<'hung'>((resolve) => {
-    timer = setTimeout(() => resolve('hung'), PROMPT_MS);
-  });
-  try {
-    return await Promise.race([p, hung]);
-  } finally {
-    clearTimeout(timer);
-  }
+function within<T>(p: Promise<T>): Promise<T | 'hung'> {
+  return settlesWithin(p, PROMPT_MS);
 }
 
 function route(id: string, plugin: Record<string, unknown>): unknown {
