@@ -5,6 +5,7 @@
 import { ERROR_CODES, sidecarError } from './errors';
 import { invoke } from './invoke/invoke';
 import type { LambdaRequest, LambdaResponse } from './invoke/lambda-request';
+import { ShutdownSwitch } from './invoke/shutdown-switch';
 import type { LambdaTarget } from './invoke/target';
 import type { LiveRoutes, RouteLease } from './routing/live-routes';
 import type { MatchInput } from './routing/route-table';
@@ -21,7 +22,31 @@ export interface RoutedRequest {
 }
 
 export class Gateway {
+  private readonly shutdown = new ShutdownSwitch();
+  /** Invokes started and not yet settled. */
+  private inflight = 0;
+  /** Resolvers of `settled()` calls, run when `inflight` reaches 0. */
+  private settledWaiters: Array<() => void> = [];
+
   constructor(private readonly routes: TargetTable) {}
+
+  get inflightRequests(): number {
+    return this.inflight;
+  }
+
+  /**
+   * The drain timeout passed: every invoke still waiting or running (and any started from now on)
+   * ends with ERR_DRAINING, so each front answers its client 503 and logs it.
+   */
+  cutInflight(): void {
+    this.shutdown.cutAll();
+  }
+
+  /** Resolves once no invoke is in flight. */
+  settled(): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.settledWaiters.push(resolve));
+  }
 
   /**
    * The route for a request, or undefined when none matches (the request passes through).
@@ -45,8 +70,17 @@ export class Gateway {
     return { routeId: m.entry.id, target: m.entry.payload, rest: m.rest, done: lease.release };
   }
 
-  invoke(routed: RoutedRequest & { target: LambdaTarget }, req: LambdaRequest, signal?: AbortSignal): Promise<LambdaResponse> {
-    return invoke(routed.target, routed.rest, req, signal);
+  async invoke(routed: RoutedRequest & { target: LambdaTarget }, req: LambdaRequest, signal?: AbortSignal): Promise<LambdaResponse> {
+    this.inflight++;
+    try {
+      return await invoke(routed.target, routed.rest, req, signal, this.shutdown);
+    } finally {
+      if (--this.inflight === 0 && this.settledWaiters.length > 0) {
+        const waiters = this.settledWaiters;
+        this.settledWaiters = [];
+        for (const resolve of waiters) resolve();
+      }
+    }
   }
 }
 

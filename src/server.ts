@@ -24,6 +24,11 @@ import { RouteTable } from './routing/route-table';
 export const DEFAULT_GRPC_LISTEN = '127.0.0.1:50051';
 export const DEFAULT_HTTP_LISTEN = '127.0.0.1:8080';
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+/**
+ * After the drain timeout cut the requests still in flight: how long their 503s get to reach the
+ * proxies (the connections then close gracefully, or are closed).
+ */
+export const DRAIN_ANSWER_GRACE_MS = 500;
 /** Above the largest body Envoy may buffer (max_req_body_size defaults to 64 MiB) plus framing. */
 export const DEFAULT_MAX_GRPC_MESSAGE_BYTES = 80 * 1024 * 1024;
 
@@ -145,20 +150,32 @@ function listenHttp(server: http.Server, host: string, port: number): Promise<nu
   });
 }
 
-/** Stops accepting, waits for in-flight requests, then cuts what is left after `drainTimeoutMs`. */
-function closeHttp(server: http.Server | undefined, drainTimeoutMs: number): Promise<void> {
+/** Stops accepting; resolves once every connection has closed (in-flight requests answered). */
+function closeHttp(server: http.Server | undefined): Promise<void> {
   if (server === undefined) return Promise.resolve();
   return new Promise<void>((resolve) => {
-    const timer = setTimeout(() => {
-      server.closeAllConnections();
-      resolve();
-    }, drainTimeoutMs);
-    server.close(() => {
-      clearTimeout(timer);
-      resolve();
-    });
+    server.close(() => resolve());
     server.closeIdleConnections();
   });
+}
+
+/** Resolves after `ms`, or never when `ms` is Infinity; `clear` frees the timer. */
+function timeout(ms: number): { readonly passed: Promise<true>; clear(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const passed = new Promise<true>((resolve) => {
+    timer = setTimeout(() => resolve(true), ms);
+  });
+  return { passed, clear: () => clearTimeout(timer) };
+}
+
+/** Resolves with true when `p` settles within `ms`, false otherwise. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  const t = timeout(ms);
+  try {
+    return await Promise.race([p.then(() => true, () => true), t.passed.then(() => false)]);
+  } finally {
+    t.clear();
+  }
 }
 
 export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar> {
@@ -239,19 +256,19 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
       health.setServing(false);
       const drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
       log.info({ drainTimeoutMs }, 'draining');
-      const grpcDone = grpcServer === undefined ? Promise.resolve() : new Promise<void>((resolve) => {
-        const server = grpcServer as grpc.Server;
-        const timer = setTimeout(() => {
-          log.warn('drain timeout: cancelling the gRPC streams still open');
-          server.forceShutdown();
-          resolve();
-        }, drainTimeoutMs);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-      await Promise.all([grpcDone, closeHttp(httpServer, drainTimeoutMs), closeHttp(adminServer, drainTimeoutMs)]);
+      const server = grpcServer;
+      const grpcDone = server === undefined ? Promise.resolve() : new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      const allClosed = Promise.all([grpcDone, closeHttp(httpServer), closeHttp(adminServer)]);
+      if (!(await settlesWithin(allClosed, drainTimeoutMs))) {
+        // Upstream calls must not hold the exit past the drain timeout: cut them, so every client
+        // still waiting gets a 503 ERR_DRAINING from its front (which logs it), then close.
+        log.warn({ drainTimeoutMs, inflightRequests: gateway.inflightRequests }, 'drain timeout: answering the requests still in flight with ERR_DRAINING');
+        gateway.cutInflight();
+        await settlesWithin(gateway.settled().then(() => allClosed), DRAIN_ANSWER_GRACE_MS);
+        server?.forceShutdown();
+        httpServer?.closeAllConnections();
+        adminServer?.closeAllConnections();
+      }
       await opts.store.close();
       await registry.closeAll();
       log.info('stopped');

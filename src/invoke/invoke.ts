@@ -8,6 +8,7 @@ import { ERROR_CODES, SidecarError, sidecarError } from '../errors';
 import { forwardableRequestHeaders, hasHeader, isSignedHeader, relayableResponseHeaders } from './header-filter';
 import type { HeaderList, LambdaRequest, LambdaResponse } from './lambda-request';
 import type { Dispatcher } from 'undici';
+import type { ShutdownSwitch } from './shutdown-switch';
 import type { LambdaTarget } from './target';
 import { forwardedPath, toWirePath } from './wire-path';
 
@@ -98,6 +99,13 @@ interface RawResponse {
   body: Buffer;
 }
 
+/** Why a request stops before the function answered; undefined while it may go on. */
+function cancellation(signal: AbortSignal | undefined, shutdown: ShutdownSwitch | undefined): SidecarError | undefined {
+  if (signal?.aborted === true) return sidecarError(ERROR_CODES.CLIENT_GONE, 'client went away before the function answered');
+  if (shutdown?.cut === true) return sidecarError(ERROR_CODES.DRAINING, 'the sidecar is shutting down and the function did not answer within the drain timeout; retry');
+  return undefined;
+}
+
 /**
  * One request through undici's dispatcher with a plain handler (it rejects with undici's own error;
  * `invoke` maps it, in one place): no Readable stream per response,
@@ -105,10 +113,11 @@ interface RawResponse {
  * bridge per call; profiling showed it on the hot path.)
  *
  * The request first waits for a slot at the target's gate (at most keepalive_pool in the pool). A
- * client that leaves while it waits is answered at once and its request is never sent; one that
- * leaves once undici has it is aborted through the handler's abort (as soon as onConnect gives it).
+ * request cancelled (its client left, or the shutdown switch was cut) while it waits is answered
+ * at once and never sent; one that undici has is aborted through the handler's abort, inside
+ * onConnect when it comes later.
  */
-function dispatch(target: LambdaTarget, opts: Dispatcher.DispatchOptions, signal: AbortSignal | undefined): Promise<RawResponse> {
+function dispatch(target: LambdaTarget, opts: Dispatcher.DispatchOptions, signal: AbortSignal | undefined, shutdown: ShutdownSwitch | undefined): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     let status = 0;
     let rawHeaders: Buffer[] = [];
@@ -117,39 +126,45 @@ function dispatch(target: LambdaTarget, opts: Dispatcher.DispatchOptions, signal
     let abortRequest: ((err: Error) => void) | undefined;
     /** True once the request is handed to undici: from then on, onComplete or onError frees the slot. */
     let sent = false;
-    const clientGone = (): SidecarError => sidecarError(ERROR_CODES.CLIENT_GONE, 'client went away before the function answered');
     const send = (): void => {
-      if (signal?.aborted === true) {
-        target.gate.leave(); // it left while its slot was on the way
+      if (cancellation(signal, shutdown) !== undefined) {
+        target.gate.leave(); // cancelled while its slot was on the way
         return;
       }
       sent = true;
       target.dispatcher.dispatch(opts, handler);
     };
-    const onAbort = (): void => {
+    const onCancel = (): void => {
+      const err = cancellation(signal, shutdown) as SidecarError;
       if (!sent) {
         target.gate.withdraw(send);
-        reject(clientGone());
+        unsubscribe();
+        reject(err);
       } else if (abortRequest !== undefined) {
-        abortRequest(new Error('client went away'));
+        abortRequest(err);
       } else {
-        reject(clientGone()); // onConnect aborts it; onError then frees the slot
+        reject(err); // onConnect aborts it; onError then frees the slot
       }
+    };
+    const unsubscribe = (): void => {
+      signal?.removeEventListener('abort', onCancel);
+      shutdown?.unsubscribe(onCancel);
     };
     const finish = (): void => {
-      signal?.removeEventListener('abort', onAbort);
+      unsubscribe();
       target.gate.leave();
     };
-    if (signal !== undefined) {
-      if (signal.aborted) {
-        reject(clientGone());
-        return;
-      }
-      signal.addEventListener('abort', onAbort, { once: true });
+    const early = cancellation(signal, shutdown);
+    if (early !== undefined) {
+      reject(early);
+      return;
     }
+    signal?.addEventListener('abort', onCancel, { once: true });
+    shutdown?.subscribe(onCancel);
     const handler: Dispatcher.DispatchHandler = {
       onConnect: (abort) => {
-        if (signal?.aborted === true) abort(new Error('client went away'));
+        const err = cancellation(signal, shutdown);
+        if (err !== undefined) abort(err);
         else abortRequest = abort;
       },
       onHeaders: (statusCode, headers) => {
@@ -176,9 +191,10 @@ function dispatch(target: LambdaTarget, opts: Dispatcher.DispatchOptions, signal
 
 /**
  * Invokes the function for `req`. `rest` is the forwarded part of the path for a `uri` ending in
- * `*` (undefined otherwise). Rejects only with SidecarError.
+ * `*` (undefined otherwise). `signal`: the client left (ERR_CLIENT_GONE); `shutdown`: the drain
+ * timeout passed (ERR_DRAINING). Rejects only with SidecarError.
  */
-export async function invoke(target: LambdaTarget, rest: string | undefined, req: LambdaRequest, signal?: AbortSignal): Promise<LambdaResponse> {
+export async function invoke(target: LambdaTarget, rest: string | undefined, req: LambdaRequest, signal?: AbortSignal, shutdown?: ShutdownSwitch): Promise<LambdaResponse> {
   if (req.body !== null && req.body.length > target.maxBodyBytes) {
     throw sidecarError(ERROR_CODES.BODY_TOO_LARGE, `request body exceeds max_req_body_size (${target.maxBodyBytes} bytes)`);
   }
@@ -192,7 +208,7 @@ export async function invoke(target: LambdaTarget, rest: string | undefined, req
       headers: flatten(headers),
       body: req.body !== null && req.body.length > 0 ? req.body : null,
       reset: !target.keepalive,
-    }, signal);
+    }, signal, shutdown);
   } catch (err) {
     throw mapUpstreamError(err, target, signal);
   }

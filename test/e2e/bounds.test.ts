@@ -1,0 +1,188 @@
+/**
+ * Bounds of the invoke path, end to end through the real sidecar process (dist/cli.js) and its
+ * HTTP front, with a stand-in function in this process that counts what it receives per path:
+ *
+ * - a request whose client left while it waited for a pooled connection is never sent;
+ * - SIGTERM does not wait for upstream calls past --drain-timeout-ms: the waiting client gets
+ *   503 ERR_DRAINING and the sidecar logs it.
+ */
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { sleep, startSidecar, stopEverything, waitFor, type SidecarProcess } from './support/processes';
+
+const KEEPALIVE_POOL = 2;
+const ABANDONED = 6;
+const DRAIN_TIMEOUT_MS = 1000;
+/** What the sidecar may add to the drain timeout: the 503s' grace, closing pools, exit. */
+const EXIT_MARGIN_MS = 1500;
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+interface StandIn {
+  readonly origin: string;
+  received(path: string): number;
+  /** Answers every held request (paths starting with /slow are held until then). */
+  releaseHeld(): void;
+  close(): Promise<void>;
+}
+
+async function startStandIn(): Promise<StandIn> {
+  const counts = new Map<string, number>();
+  const held: http.ServerResponse[] = [];
+  const server = http.createServer((req, res) => {
+    const p = (req.url ?? '').split('?')[0];
+    counts.set(p, (counts.get(p) ?? 0) + 1);
+    req.resume();
+    req.on('end', () => {
+      if (p.startsWith('/slow')) held.push(res);
+      else res.end('"ok"');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    received: (p) => counts.get(p) ?? 0,
+    releaseHeld: () => {
+      for (const res of held.splice(0)) res.end('"late"');
+    },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function routesFile(standIn: StandIn, ids: readonly string[]): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bounds-'));
+  const file = path.join(dir, 'routes.json');
+  const routes = ids.map((id) => ({
+    id,
+    uri: `/${id}`,
+    plugins: { 'aws-lambda': { function_uri: `${standIn.origin}/${id}`, keepalive_pool: KEEPALIVE_POOL, timeout: 30_000 } },
+  }));
+  fs.writeFileSync(file, JSON.stringify({ routes }));
+  return file;
+}
+
+function sidecarArgs(file: string, ...extra: string[]): string[] {
+  return ['--config', file, '--grpc-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--log-level', 'debug', ...extra];
+}
+
+function send(sidecar: SidecarProcess, p: string, opts: { agent?: http.Agent; onRequest?: (req: http.ClientRequest) => void } = {}): Promise<Answer> {
+  const [host, port] = (sidecar.httpAddress as string).split(':');
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host, port: Number(port), path: p, method: 'POST', agent: opts.agent ?? false, headers: { 'content-type': 'text/plain' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end('payload');
+    opts.onRequest?.(req);
+  });
+}
+
+interface TcpEntry {
+  /** /proc/net/tcp `st`: 01 ESTABLISHED, 08 CLOSE_WAIT... */
+  state: string;
+  /** Bytes the kernel holds that the process has not read yet. */
+  rxQueue: number;
+}
+
+/**
+ * The sidecar's end of each loopback connection from `clientPorts`, from /proc/net/tcp: what the
+ * sidecar has read, and whether it closed the connection, without a sleep or a log to wait for.
+ */
+function sidecarSockets(sidecarPort: number, clientPorts: readonly number[]): Map<number, TcpEntry> {
+  const out = new Map<number, TcpEntry>();
+  for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 5) continue;
+    const local = parseInt(f[1].split(':')[1], 16);
+    const remote = parseInt(f[2].split(':')[1], 16);
+    if (local === sidecarPort && clientPorts.includes(remote)) out.set(remote, { state: f[3], rxQueue: parseInt(f[4].split(':')[1], 16) });
+  }
+  return out;
+}
+
+let standIn: StandIn;
+let sidecar: SidecarProcess | undefined;
+
+beforeEach(async () => {
+  standIn = await startStandIn();
+});
+
+afterEach(async () => {
+  await stopEverything();
+  sidecar = undefined;
+  standIn.releaseHeld();
+  await standIn.close();
+});
+
+it('a request whose client left while it waited for a pooled connection is never sent and delays nobody', async () => {
+  sidecar = await startSidecar(sidecarArgs(routesFile(standIn, ['slow', 'abandoned', 'next'])));
+  const s = sidecar;
+  const slow = Array.from({ length: KEEPALIVE_POOL }, () => send(s, '/slow'));
+  await waitFor('the slow requests to hold the pool', () => standIn.received('/slow') === KEEPALIVE_POOL, 5000);
+  const abandoned: http.ClientRequest[] = [];
+  const clientPorts: number[] = [];
+  const gone = Array.from({ length: ABANDONED }, () => send(s, '/abandoned', {
+    onRequest: (req) => {
+      abandoned.push(req);
+      req.on('socket', (socket) => socket.on('connect', () => clientPorts.push(socket.localPort as number)));
+    },
+  }).catch(() => 'client gone'));
+  const sidecarPort = Number((s.httpAddress as string).split(':')[1]);
+  await waitFor('the sidecar to read the abandoned requests', () => {
+    const sockets = sidecarSockets(sidecarPort, clientPorts);
+    return clientPorts.length === ABANDONED && sockets.size === ABANDONED && [...sockets.values()].every((e) => e.rxQueue === 0);
+  }, 5000);
+  await sleep(50); // from read bytes to the request waiting for a connection: a few ticks
+  for (const req of abandoned) req.destroy();
+  expect(await Promise.all(gone)).toEqual(Array(ABANDONED).fill('client gone'));
+  // The sidecar closed its end: it has seen the clients go (and dropped their requests).
+  await waitFor('the sidecar to close the abandoned connections', () => {
+    const states = [...sidecarSockets(sidecarPort, clientPorts).values()].map((e) => e.state);
+    return !states.includes('01') && !states.includes('08');
+  }, 5000);
+
+  standIn.releaseHeld();
+  expect((await Promise.all(slow)).map((a) => a.status)).toEqual(Array(KEEPALIVE_POOL).fill(200));
+  const started = Date.now();
+  const next = await send(s, '/next');
+  expect(next.status).toBe(200);
+  expect(Date.now() - started).toBeLessThan(1000);
+  // FIFO: queued abandoned requests, had they been kept, would have reached the function first.
+  expect(standIn.received('/next')).toBe(1);
+  expect(standIn.received('/abandoned')).toBe(0);
+});
+
+it('SIGTERM answers a request still waiting on the function 503 ERR_DRAINING at the drain timeout, logs it, and exits', async () => {
+  sidecar = await startSidecar(sidecarArgs(routesFile(standIn, ['slow-fn']), '--drain-timeout-ms', String(DRAIN_TIMEOUT_MS)));
+  const s = sidecar;
+  const waiting = send(s, '/slow-fn');
+  await waitFor('the request to reach the function', () => standIn.received('/slow-fn') === 1, 5000);
+  const started = Date.now();
+  const exited = s.stop('SIGTERM', 15_000);
+  const answer = await waiting;
+  const code = await exited;
+  const elapsedMs = Date.now() - started;
+
+  expect(code).toBe(0);
+  expect(elapsedMs).toBeGreaterThanOrEqual(DRAIN_TIMEOUT_MS - 50);
+  expect(elapsedMs).toBeLessThan(DRAIN_TIMEOUT_MS + EXIT_MARGIN_MS);
+  expect(answer.status).toBe(503);
+  expect(answer.headers['retry-after']).toBe('1');
+  expect(JSON.parse(answer.body)).toEqual({ message: expect.stringContaining('shutting down') });
+  const lines = s.logLines().filter((l) => l.code === 'ERR_DRAINING');
+  expect(lines).toEqual([expect.objectContaining({ route: 'slow-fn', status: 503 })]);
+});
