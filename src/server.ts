@@ -88,6 +88,10 @@ export interface SidecarOptions {
   readonly trustedProxies?: readonly string[];
   readonly drainTimeoutMs?: number;
   readonly maxGrpcMessageBytes?: number;
+  /** Requests in flight at once, all fronts together; above it 503 ERR_OVERLOADED (default DEFAULT_MAX_INFLIGHT_REQUESTS). */
+  readonly maxInflightRequests?: number;
+  /** Function-answer bytes buffered at once, across requests; above it 503 ERR_RESPONSE_BUDGET (default DEFAULT_MAX_BUFFERED_RESPONSE_BYTES). */
+  readonly maxBufferedResponseBytes?: number;
 
   readonly logger: Logger;
 }
@@ -196,7 +200,11 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
   });
   live = new LiveRoutes(buildTable(initial, registry), (old) => releaseTable(old, registry));
   log.info({ routes: initial.length, store: opts.store.description }, 'routes loaded');
-  const gateway = new Gateway(live);
+  const gateway = new Gateway(live, {
+    logger: log,
+    maxInflightRequests: opts.maxInflightRequests,
+    maxBufferedResponseBytes: opts.maxBufferedResponseBytes,
+  });
   const routes: TargetTable = live;
   const health = new HealthState();
 

@@ -10,7 +10,7 @@ import type { HeaderList, LambdaResponse } from './lambda-request';
 export const RETRY_AFTER_SECONDS = 1;
 
 /** Codes that say "not now": the same request may succeed on retry (here after a moment, or elsewhere). */
-const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([ERROR_CODES.DRAINING]);
+const RETRYABLE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([ERROR_CODES.OVERLOADED, ERROR_CODES.RESPONSE_BUDGET, ERROR_CODES.DRAINING]);
 
 const JSON_HEADERS: HeaderList = [['content-type', 'application/json']];
 const RETRY_HEADERS: HeaderList = [['content-type', 'application/json'], ['retry-after', String(RETRY_AFTER_SECONDS)]];

@@ -8,6 +8,7 @@ import { ERROR_CODES, SidecarError, sidecarError } from '../errors';
 import { forwardableRequestHeaders, hasHeader, isSignedHeader, relayableResponseHeaders } from './header-filter';
 import type { HeaderList, LambdaRequest, LambdaResponse } from './lambda-request';
 import type { Dispatcher } from 'undici';
+import type { BudgetHold } from './response-budget';
 import type { ShutdownSwitch } from './shutdown-switch';
 import type { LambdaTarget } from './target';
 import { forwardedPath, toWirePath } from './wire-path';
@@ -99,6 +100,16 @@ interface RawResponse {
   body: Buffer;
 }
 
+/** What bounds an invoke across requests (the Gateway passes its own; tests may pass none). */
+export interface InvokeBounds {
+  /** Cut at the drain timeout: the request ends with ERR_DRAINING. */
+  readonly shutdown?: ShutdownSwitch;
+  /** This request's share of the buffered-answer budget; the caller releases it when done. */
+  readonly budget?: BudgetHold;
+}
+
+const NO_BOUNDS: InvokeBounds = Object.freeze({});
+
 /** Why a request stops before the function answered; undefined while it may go on. */
 function cancellation(signal: AbortSignal | undefined, shutdown: ShutdownSwitch | undefined): SidecarError | undefined {
   if (signal?.aborted === true) return sidecarError(ERROR_CODES.CLIENT_GONE, 'client went away before the function answered');
@@ -117,7 +128,8 @@ function cancellation(signal: AbortSignal | undefined, shutdown: ShutdownSwitch 
  * at once and never sent; one that undici has is aborted through the handler's abort, inside
  * onConnect when it comes later.
  */
-function dispatch(target: LambdaTarget, opts: Dispatcher.DispatchOptions, signal: AbortSignal | undefined, shutdown: ShutdownSwitch | undefined): Promise<RawResponse> {
+function dispatch(target: LambdaTarget, opts: Dispatcher.DispatchOptions, signal: AbortSignal | undefined, bounds: InvokeBounds): Promise<RawResponse> {
+  const { shutdown, budget } = bounds;
   return new Promise((resolve, reject) => {
     let status = 0;
     let rawHeaders: Buffer[] = [];
@@ -173,6 +185,11 @@ function dispatch(target: LambdaTarget, opts: Dispatcher.DispatchOptions, signal
         return true;
       },
       onData: (chunk) => {
+        if (budget !== undefined && !budget.take(chunk.length)) {
+          chunks.length = 0; // let the bytes go now, not when the request object does
+          abortRequest?.(sidecarError(ERROR_CODES.RESPONSE_BUDGET, 'the sidecar holds too many function answers at once to buffer this one (max_buffered_response_bytes); retry'));
+          return false;
+        }
         chunks.push(chunk);
         return true;
       },
@@ -191,10 +208,10 @@ function dispatch(target: LambdaTarget, opts: Dispatcher.DispatchOptions, signal
 
 /**
  * Invokes the function for `req`. `rest` is the forwarded part of the path for a `uri` ending in
- * `*` (undefined otherwise). `signal`: the client left (ERR_CLIENT_GONE); `shutdown`: the drain
- * timeout passed (ERR_DRAINING). Rejects only with SidecarError.
+ * `*` (undefined otherwise). `signal`: the client left (ERR_CLIENT_GONE). Rejects only with
+ * SidecarError.
  */
-export async function invoke(target: LambdaTarget, rest: string | undefined, req: LambdaRequest, signal?: AbortSignal, shutdown?: ShutdownSwitch): Promise<LambdaResponse> {
+export async function invoke(target: LambdaTarget, rest: string | undefined, req: LambdaRequest, signal?: AbortSignal, bounds: InvokeBounds = NO_BOUNDS): Promise<LambdaResponse> {
   if (req.body !== null && req.body.length > target.maxBodyBytes) {
     throw sidecarError(ERROR_CODES.BODY_TOO_LARGE, `request body exceeds max_req_body_size (${target.maxBodyBytes} bytes)`);
   }
@@ -208,7 +225,7 @@ export async function invoke(target: LambdaTarget, rest: string | undefined, req
       headers: flatten(headers),
       body: req.body !== null && req.body.length > 0 ? req.body : null,
       reset: !target.keepalive,
-    }, signal, shutdown);
+    }, signal, bounds);
   } catch (err) {
     throw mapUpstreamError(err, target, signal);
   }

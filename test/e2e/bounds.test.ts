@@ -4,7 +4,9 @@
  *
  * - a request whose client left while it waited for a pooled connection is never sent;
  * - SIGTERM does not wait for upstream calls past --drain-timeout-ms: the waiting client gets
- *   503 ERR_DRAINING and the sidecar logs it.
+ *   503 ERR_DRAINING and the sidecar logs it;
+ * - many concurrent large answers stay within the buffered-answer budget: RSS stays under the
+ *   README's bound and the answers over the budget are 503 ERR_RESPONSE_BUDGET.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -18,6 +20,11 @@ const ABANDONED = 6;
 const DRAIN_TIMEOUT_MS = 1000;
 /** What the sidecar may add to the drain timeout: the 503s' grace, closing pools, exit. */
 const EXIT_MARGIN_MS = 1500;
+const LARGE_ANSWER_BYTES = 30 * 1024 * 1024;
+const LARGE_CONCURRENT = 20;
+/** README `## Limits`: RSS bound with the default budget (128 MiB) and the CLI's heap flags. */
+const RSS_BOUND_BYTES = 512 * 1024 * 1024;
+const RSS_SAMPLE_INTERVAL_MS = 10;
 
 interface Answer {
   status: number;
@@ -33,6 +40,8 @@ interface StandIn {
   close(): Promise<void>;
 }
 
+const LARGE_ANSWER = Buffer.alloc(LARGE_ANSWER_BYTES, 'x');
+
 async function startStandIn(): Promise<StandIn> {
   const counts = new Map<string, number>();
   const held: http.ServerResponse[] = [];
@@ -42,6 +51,7 @@ async function startStandIn(): Promise<StandIn> {
     req.resume();
     req.on('end', () => {
       if (p.startsWith('/slow')) held.push(res);
+      else if (p.startsWith('/large')) res.end(LARGE_ANSWER);
       else res.end('"ok"');
     });
   });
@@ -59,13 +69,13 @@ async function startStandIn(): Promise<StandIn> {
   };
 }
 
-function routesFile(standIn: StandIn, ids: readonly string[]): string {
+function routesFile(standIn: StandIn, ids: readonly string[], keepalivePool = KEEPALIVE_POOL): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bounds-'));
   const file = path.join(dir, 'routes.json');
   const routes = ids.map((id) => ({
     id,
     uri: `/${id}`,
-    plugins: { 'aws-lambda': { function_uri: `${standIn.origin}/${id}`, keepalive_pool: KEEPALIVE_POOL, timeout: 30_000 } },
+    plugins: { 'aws-lambda': { function_uri: `${standIn.origin}/${id}`, keepalive_pool: keepalivePool, timeout: 30_000 } },
   }));
   fs.writeFileSync(file, JSON.stringify({ routes }));
   return file;
@@ -75,14 +85,17 @@ function sidecarArgs(file: string, ...extra: string[]): string[] {
   return ['--config', file, '--grpc-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--log-level', 'debug', ...extra];
 }
 
-function send(sidecar: SidecarProcess, p: string, opts: { agent?: http.Agent; onRequest?: (req: http.ClientRequest) => void } = {}): Promise<Answer> {
+function send(sidecar: SidecarProcess, p: string, opts: { onRequest?: (req: http.ClientRequest) => void; countOnly?: boolean } = {}): Promise<Answer & { bodyBytes: number }> {
   const [host, port] = (sidecar.httpAddress as string).split(':');
   return new Promise((resolve, reject) => {
-    const req = http.request({ host, port: Number(port), path: p, method: 'POST', agent: opts.agent ?? false, headers: { 'content-type': 'text/plain' } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    const req = http.request({ host, port: Number(port), path: p, method: 'POST', agent: false, headers: { 'content-type': 'text/plain' } }, (res) => {
+      const chunks: Buffer[] = [];
+      let bodyBytes = 0;
+      res.on('data', (c: Buffer) => {
+        bodyBytes += c.length;
+        if (opts.countOnly !== true || bodyBytes < 4096) chunks.push(c);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), bodyBytes }));
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -185,4 +198,41 @@ it('SIGTERM answers a request still waiting on the function 503 ERR_DRAINING at 
   expect(JSON.parse(answer.body)).toEqual({ message: expect.stringContaining('shutting down') });
   const lines = s.logLines().filter((l) => l.code === 'ERR_DRAINING');
   expect(lines).toEqual([expect.objectContaining({ route: 'slow-fn', status: 503 })]);
+});
+
+/** VmRSS of a process, in bytes, from /proc/<pid>/status. */
+function rssBytes(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (m === null) throw new Error(`no VmRSS for ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+it(`${LARGE_CONCURRENT} concurrent 30 MB answers: RSS stays under the documented bound, answers over the budget are 503 ERR_RESPONSE_BUDGET`, async () => {
+  sidecar = await startSidecar(sidecarArgs(routesFile(standIn, ['large'], LARGE_CONCURRENT)));
+  const s = sidecar;
+  let peakRss = rssBytes(s.pid);
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, rssBytes(s.pid));
+  }, RSS_SAMPLE_INTERVAL_MS);
+  let answers: Array<Answer & { bodyBytes: number }>;
+  try {
+    answers = await Promise.all(Array.from({ length: LARGE_CONCURRENT }, () => send(s, '/large', { countOnly: true })));
+  } finally {
+    clearInterval(sampler);
+  }
+  const ok = answers.filter((a) => a.status === 200);
+  const cut = answers.filter((a) => a.status !== 200);
+  process.stdout.write(`peak RSS ${(peakRss / 1048576).toFixed(0)} MiB, ${ok.length} relayed, ${cut.length} cut\n`);
+  expect(peakRss).toBeLessThan(RSS_BOUND_BYTES);
+  expect(standIn.received('/large')).toBe(LARGE_CONCURRENT);
+  expect(cut.length).toBeGreaterThan(0); // the limit was hit
+  for (const a of ok) expect(a.bodyBytes).toBe(LARGE_ANSWER_BYTES);
+  for (const a of cut) {
+    expect(a.status).toBe(503);
+    expect(a.headers['retry-after']).toBe('1');
+    expect(JSON.parse(a.body)).toEqual({ message: expect.stringContaining('max_buffered_response_bytes') });
+  }
+  // Logged once (rate-limited), not per cut answer; the memory is given back: the next one is relayed.
+  expect(s.logLines().filter((l) => l.code === 'ERR_RESPONSE_BUDGET' && l.msg === 'capacity limit hit: requests answered 503')).toHaveLength(1);
+  expect((await send(s, '/large', { countOnly: true })).bodyBytes).toBe(LARGE_ANSWER_BYTES);
 });
