@@ -150,7 +150,7 @@ export class Gateway {
   async invoke(routed: RoutedRequest & { target: LambdaTarget }, req: LambdaRequest, signal?: AbortSignal): Promise<LambdaResponse> {
     if (this.inflight >= this.maxInflight) {
       this.overloadLog.hit(routed.routeId);
-      throw sidecarError(ERROR_CODES.OVERLOADED, `the sidecar has ${this.maxInflight} requests in flight (max_inflight_requests); retry`);
+      throw sidecarError(ERROR_CODES.OVERLOADED, `the sidecar has ${this.maxInflight} requests in flight (--max-inflight-requests); retry`);
     }
     this.inflight++;
     try {

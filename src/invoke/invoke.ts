@@ -110,6 +110,27 @@ export interface InvokeBounds {
 
 const NO_BOUNDS: InvokeBounds = Object.freeze({});
 
+/** Below this, an answer of known length is collected chunk by chunk (usually one chunk, no copy). */
+const PREALLOCATE_MIN_BYTES = 64 * 1024;
+
+function overBudget(): SidecarError {
+  return sidecarError(ERROR_CODES.RESPONSE_BUDGET, 'the sidecar holds too many function answers at once to buffer this one (--max-buffered-response-bytes); retry');
+}
+
+/** The Content-Length of raw undici headers, undefined when absent, repeated or not a number. */
+function contentLength(raw: readonly Buffer[]): number | undefined {
+  let found: number | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length !== 14 || name.toString('latin1').toLowerCase() !== 'content-length') continue;
+    if (found !== undefined) return undefined;
+    const value = raw[i + 1].toString('latin1').trim();
+    if (!/^\d{1,15}$/.test(value)) return undefined;
+    found = Number(value);
+  }
+  return found;
+}
+
 /** Why a request stops before the function answered; undefined while it may go on. */
 function cancellation(signal: AbortSignal | undefined, shutdown: ShutdownSwitch | undefined): SidecarError | undefined {
   if (signal?.aborted === true) return sidecarError(ERROR_CODES.CLIENT_GONE, 'client went away before the function answered');
@@ -134,6 +155,9 @@ function dispatch(target: LambdaTarget, opts: Dispatcher.DispatchOptions, signal
     let status = 0;
     let rawHeaders: Buffer[] = [];
     const chunks: Buffer[] = [];
+    /** The answer's buffer when its length was announced (and its budget taken); `filled` bytes so far. */
+    let body: Buffer | undefined;
+    let filled = 0;
     /** undici's abort for this request: set by onConnect, until then undefined. */
     let abortRequest: ((err: Error) => void) | undefined;
     /** True once the request is handed to undici: from then on, onComplete or onError frees the slot. */
@@ -182,12 +206,33 @@ function dispatch(target: LambdaTarget, opts: Dispatcher.DispatchOptions, signal
       onHeaders: (statusCode, headers) => {
         status = statusCode;
         rawHeaders = headers as unknown as Buffer[];
+        // HEAD, 204 and 304 announce a length but carry no body (RFC 9110 §8.6).
+        const bodyless = opts.method === 'HEAD' || statusCode === 204 || statusCode === 304;
+        const length = budget === undefined || bodyless ? undefined : contentLength(rawHeaders);
+        if (length === undefined || length < PREALLOCATE_MIN_BYTES) return true;
+        // A large answer of known length: refuse it before any byte when it cannot fit, else take
+        // its budget now and fill one buffer (no chunk list, no concat copy at the end).
+        if (length > target.maxResponseBytes) {
+          abortRequest?.(sidecarError(ERROR_CODES.UPSTREAM_RESPONSE, 'function response is too large to relay'));
+          return false;
+        }
+        if (!(budget as BudgetHold).take(length)) {
+          abortRequest?.(overBudget());
+          return false;
+        }
+        body = Buffer.allocUnsafeSlow(length);
         return true;
       },
       onData: (chunk) => {
-        if (budget !== undefined && !budget.take(chunk.length)) {
+        if (body !== undefined) {
+          // undici frames by Content-Length, so a chunk never overruns it.
+          filled += chunk.copy(body, filled);
+          return true;
+        }
+        // Counted twice: the chunks, and the copy Buffer.concat makes of them at the end.
+        if (budget !== undefined && !budget.take(2 * chunk.length)) {
           chunks.length = 0; // let the bytes go now, not when the request object does
-          abortRequest?.(sidecarError(ERROR_CODES.RESPONSE_BUDGET, 'the sidecar holds too many function answers at once to buffer this one (max_buffered_response_bytes); retry'));
+          abortRequest?.(overBudget());
           return false;
         }
         chunks.push(chunk);
@@ -195,7 +240,8 @@ function dispatch(target: LambdaTarget, opts: Dispatcher.DispatchOptions, signal
       },
       onComplete: () => {
         finish();
-        resolve({ status, rawHeaders, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks) });
+        const whole = body !== undefined ? body.subarray(0, filled) : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+        resolve({ status, rawHeaders, body: whole });
       },
       onError: (err) => {
         finish();

@@ -25,6 +25,8 @@ export interface LambdaTarget {
   readonly timeoutMs: number;
   readonly maxBodyBytes: number;
   readonly keepalive: boolean;
+  /** Largest answer relayed (the pool's maxResponseSize). */
+  readonly maxResponseBytes: number;
   readonly dispatcher: Pool;
   /** Shared with every target of the same pool: admits at most keepalive_pool requests into it. */
   readonly gate: ConnectionGate;
@@ -44,7 +46,7 @@ function poolKey(origin: string, c: LambdaPluginConfig): string {
 export class DispatcherRegistry {
   private readonly pools = new Map<string, PoolEntry>();
 
-  constructor(private readonly maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES) {}
+  constructor(readonly maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES) {}
 
   acquire(origin: string, c: LambdaPluginConfig): { readonly pool: Pool; readonly gate: ConnectionGate } {
     const key = poolKey(origin, c);
@@ -136,6 +138,7 @@ export function createTarget(route: RouteConfig, registry: DispatcherRegistry): 
     timeoutMs: c.timeout,
     maxBodyBytes: c.max_req_body_size,
     keepalive: c.keepalive,
+    maxResponseBytes: registry.maxResponseBytes,
     dispatcher: pool,
     gate,
   });

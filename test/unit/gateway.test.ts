@@ -76,7 +76,7 @@ it('answers requests above maxInflightRequests 503 ERR_OVERLOADED with Retry-Aft
   expect(refused.map((e) => [e.code, e.status])).toEqual(Array(OVER).fill(['ERR_OVERLOADED', 503]));
   const answer = errorResponse(refused[0]);
   expect(answer.headers).toContainEqual(['retry-after', '1']);
-  expect(JSON.parse(answer.body.toString())).toEqual({ message: expect.stringContaining('max_inflight_requests') });
+  expect(JSON.parse(answer.body.toString())).toEqual({ message: expect.stringContaining('--max-inflight-requests') });
 
   const overloadLines = logLines.filter((l) => l.code === 'ERR_OVERLOADED');
   expect(overloadLines).toEqual([expect.objectContaining({ level: 40, route: 'slow', maxInflightRequests: MAX_INFLIGHT, requests: 1 })]);
