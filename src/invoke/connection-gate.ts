@@ -31,15 +31,15 @@ export class ConnectionGate {
 
   /** An admitted request finished: its slot passes to the oldest waiting entry. */
   leave(): void {
-    const next = this.waiting.values().next();
-    if (next.done === true) {
+    if (this.waiting.size === 0) {
       this.admitted--;
       return;
     }
-    this.waiting.delete(next.value);
+    const next = this.waiting.values().next().value as GateEntry;
+    this.waiting.delete(next);
     // Not from inside undici's callback that called us (and no recursion when the next is refused
     // synchronously too): start it on the next microtask. The slot is already its own.
-    queueMicrotask(next.value);
+    queueMicrotask(next);
   }
 
   get waitingCount(): number {
