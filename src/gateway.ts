@@ -42,11 +42,13 @@ class CapacityLog {
 
   constructor(private readonly code: ErrorCode, private readonly log: Logger | undefined, private readonly limit: Record<string, number>) {}
 
-  hit(route: string): void {
+  /** `req`: the request that hit the limit (its x-request-id is looked up only when a line is written). */
+  hit(route: string, req: LambdaRequest): void {
     this.count++;
     const now = Date.now();
     if (now - this.lastAtMs < CAPACITY_LOG_INTERVAL_MS) return;
-    this.log?.warn({ code: this.code, route, requests: this.count, ...this.limit, intervalMs: CAPACITY_LOG_INTERVAL_MS }, 'capacity limit hit: requests answered 503');
+    const requestId = req.headers.find(([name]) => name === 'x-request-id')?.[1];
+    this.log?.warn({ code: this.code, route, requestId, requests: this.count, ...this.limit, intervalMs: CAPACITY_LOG_INTERVAL_MS }, 'capacity limit hit: requests answered 503');
     this.lastAtMs = now;
     this.count = 0;
   }
@@ -149,7 +151,7 @@ export class Gateway {
    */
   async invoke(routed: RoutedRequest & { target: LambdaTarget }, req: LambdaRequest, signal?: AbortSignal): Promise<LambdaResponse> {
     if (this.inflight >= this.maxInflight) {
-      this.overloadLog.hit(routed.routeId);
+      this.overloadLog.hit(routed.routeId, req);
       throw sidecarError(ERROR_CODES.OVERLOADED, `the sidecar has ${this.maxInflight} requests in flight (--max-inflight-requests); retry`);
     }
     this.inflight++;
@@ -158,7 +160,7 @@ export class Gateway {
     } catch (err) {
       if ((err as { code?: unknown }).code === ERROR_CODES.RESPONSE_BUDGET) {
         routed.budget.release(); // the cut answer's bytes are gone already: let others use them now
-        this.budgetLog.hit(routed.routeId);
+        this.budgetLog.hit(routed.routeId, req);
       }
       throw err;
     } finally {

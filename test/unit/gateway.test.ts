@@ -24,8 +24,8 @@ let registry: DispatcherRegistry;
 let gateway: Gateway;
 const logLines: Array<Record<string, unknown>> = [];
 
-function request(): LambdaRequest {
-  return { method: 'GET', path: '/slow', query: '', host: 'sidecar.local', headers: [], body: null };
+function request(requestId = 'req-1'): LambdaRequest {
+  return { method: 'GET', path: '/slow', query: '', host: 'sidecar.local', headers: [['x-request-id', requestId]], body: null };
 }
 
 function routed(): RoutedRequest & { target: LambdaTarget } {
@@ -71,7 +71,7 @@ it('answers requests above maxInflightRequests 503 ERR_OVERLOADED with Retry-Aft
   const refused: SidecarError[] = [];
   for (let i = 0; i < OVER; i++) {
     const r = routed();
-    await gateway.invoke(r, request()).then(() => undefined, (err: SidecarError) => refused.push(err)).finally(r.done);
+    await gateway.invoke(r, request(`over-${i}`)).then(() => undefined, (err: SidecarError) => refused.push(err)).finally(r.done);
   }
   expect(refused.map((e) => [e.code, e.status])).toEqual(Array(OVER).fill(['ERR_OVERLOADED', 503]));
   const answer = errorResponse(refused[0]);
@@ -79,7 +79,7 @@ it('answers requests above maxInflightRequests 503 ERR_OVERLOADED with Retry-Aft
   expect(JSON.parse(answer.body.toString())).toEqual({ message: expect.stringContaining('--max-inflight-requests') });
 
   const overloadLines = logLines.filter((l) => l.code === 'ERR_OVERLOADED');
-  expect(overloadLines).toEqual([expect.objectContaining({ level: 40, route: 'slow', maxInflightRequests: MAX_INFLIGHT, requests: 1 })]);
+  expect(overloadLines).toEqual([expect.objectContaining({ level: 40, route: 'slow', requestId: 'over-0', maxInflightRequests: MAX_INFLIGHT, requests: 1 })]);
 
   // Only the admitted ones reached the function; once they finish, there is room again.
   while (received < MAX_INFLIGHT) await new Promise((resolve) => setTimeout(resolve, 5));
