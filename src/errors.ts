@@ -40,6 +40,12 @@ export const ERROR_CODES = {
   UPSTREAM_RESPONSE: 'ERR_UPSTREAM_RESPONSE',
   /** AWS credentials for a signed route are expired or cannot be obtained from their source. */
   CREDENTIALS: 'ERR_CREDENTIALS',
+  /** The sidecar already has its maximum number of requests in flight (answered 503 + Retry-After). */
+  OVERLOADED: 'ERR_OVERLOADED',
+  /** The function's answer would take the sidecar past its buffered-answer byte budget. */
+  RESPONSE_BUDGET: 'ERR_RESPONSE_BUDGET',
+  /** The sidecar is shutting down: the request was still waiting or running at the drain timeout. */
+  DRAINING: 'ERR_DRAINING',
   /** The client went away before the answer was ready. */
   CLIENT_GONE: 'ERR_CLIENT_GONE',
   /** A bug or an unexpected failure inside the sidecar. */
@@ -86,6 +92,9 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze
   ERR_UPSTREAM_RESET: 502,
   ERR_UPSTREAM_RESPONSE: 502,
   ERR_CREDENTIALS: 502,
+  ERR_OVERLOADED: 503,
+  ERR_RESPONSE_BUDGET: 503,
+  ERR_DRAINING: 503,
   ERR_CLIENT_GONE: 499,
   ERR_INTERNAL: 500,
 });

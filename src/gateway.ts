@@ -2,26 +2,110 @@
  * What every front calls: pick the route for a request (by an explicit route id from Envoy, or by
  * matching), lease the route table for the request's lifetime, and invoke the function.
  */
-import { ERROR_CODES, sidecarError } from './errors';
+import type { Logger } from 'pino';
+import { ERROR_CODES, sidecarError, type ErrorCode } from './errors';
 import { invoke } from './invoke/invoke';
 import type { LambdaRequest, LambdaResponse } from './invoke/lambda-request';
+import { BudgetHold, ResponseBudget } from './invoke/response-budget';
+import { ShutdownSwitch } from './invoke/shutdown-switch';
 import type { LambdaTarget } from './invoke/target';
 import type { LiveRoutes, RouteLease } from './routing/live-routes';
 import type { MatchInput } from './routing/route-table';
 
 export type TargetTable = LiveRoutes<LambdaTarget | null>;
 
+/**
+ * Requests in flight at once, across routes and fronts. Measured (bench/ANALYSIS.md): the heap
+ * holds about 130 MB at 1,000 concurrent requests with the CLI's 256 MB old space, so 1,000 keeps
+ * headroom for request bodies and route tables; more would trade that for queueing in the sidecar
+ * instead of in the proxy, which can retry elsewhere.
+ */
+export const DEFAULT_MAX_INFLIGHT_REQUESTS = 1000;
+/**
+ * Function answers buffered at once, across requests: 4 of the largest relayable answer (32 MiB)
+ * or thousands of ordinary ones. With the 256 MB heap this keeps RSS under the README's bound.
+ */
+export const DEFAULT_MAX_BUFFERED_RESPONSE_BYTES = 128 * 1024 * 1024;
+/** At most one warn line per code per interval when requests are refused for capacity. */
+export const CAPACITY_LOG_INTERVAL_MS = 10_000;
+
+export interface GatewayOptions {
+  readonly maxInflightRequests?: number;
+  readonly maxBufferedResponseBytes?: number;
+  readonly logger?: Logger;
+}
+
+/** One warn line per interval for a capacity code, with how many requests it hit meanwhile. */
+class CapacityLog {
+  private lastAtMs = -Infinity;
+  private count = 0;
+
+  constructor(private readonly code: ErrorCode, private readonly log: Logger | undefined, private readonly limit: Record<string, number>) {}
+
+  /** `req`: the request that hit the limit (its x-request-id is looked up only when a line is written). */
+  hit(route: string, req: LambdaRequest): void {
+    this.count++;
+    const now = Date.now();
+    if (now - this.lastAtMs < CAPACITY_LOG_INTERVAL_MS) return;
+    const requestId = req.headers.find(([name]) => name === 'x-request-id')?.[1];
+    this.log?.warn({ code: this.code, route, requestId, requests: this.count, ...this.limit, intervalMs: CAPACITY_LOG_INTERVAL_MS }, 'capacity limit hit: requests answered 503');
+    this.lastAtMs = now;
+    this.count = 0;
+  }
+}
+
 export interface RoutedRequest {
   readonly routeId: string;
   /** null: the route matched but has no enabled aws-lambda plugin, so the request passes through. */
   readonly target: LambdaTarget | null;
   readonly rest: string | undefined;
-  /** Ends the lease on the route table; call exactly when the request is finished. */
+  /** Ends the lease on the route table and gives back the answer bytes it held; call exactly once, when the request is finished. */
   readonly done: () => void;
+  /** The request's share of the buffered-answer budget (kept through `{ ...routed }` copies). */
+  readonly budget: BudgetHold;
 }
 
 export class Gateway {
-  constructor(private readonly routes: TargetTable) {}
+  private readonly shutdown = new ShutdownSwitch();
+  /** Invokes started and not yet settled. */
+  private inflight = 0;
+  /** Resolvers of `settled()` calls, run when `inflight` reaches 0. */
+  private settledWaiters: Array<() => void> = [];
+
+  private readonly maxInflight: number;
+  private readonly budget: ResponseBudget;
+  private readonly overloadLog: CapacityLog;
+  private readonly budgetLog: CapacityLog;
+
+  constructor(private readonly routes: TargetTable, opts: GatewayOptions = {}) {
+    this.maxInflight = opts.maxInflightRequests ?? DEFAULT_MAX_INFLIGHT_REQUESTS;
+    this.budget = new ResponseBudget(opts.maxBufferedResponseBytes ?? DEFAULT_MAX_BUFFERED_RESPONSE_BYTES);
+    this.overloadLog = new CapacityLog(ERROR_CODES.OVERLOADED, opts.logger, { maxInflightRequests: this.maxInflight });
+    this.budgetLog = new CapacityLog(ERROR_CODES.RESPONSE_BUDGET, opts.logger, { maxBufferedResponseBytes: this.budget.maxBytes });
+  }
+
+  /** Answer bytes held by requests not yet done. */
+  get bufferedResponseBytes(): number {
+    return this.budget.held;
+  }
+
+  get inflightRequests(): number {
+    return this.inflight;
+  }
+
+  /**
+   * The drain timeout passed: every invoke still waiting or running (and any started from now on)
+   * ends with ERR_DRAINING, so each front answers its client 503 and logs it.
+   */
+  cutInflight(): void {
+    this.shutdown.cutAll();
+  }
+
+  /** Resolves once no invoke is in flight. */
+  settled(): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.settledWaiters.push(resolve));
+  }
 
   /**
    * The route for a request, or undefined when none matches (the request passes through).
@@ -35,18 +119,57 @@ export class Gateway {
         lease.release();
         throw sidecarError(ERROR_CODES.ROUTE_NOT_FOUND, `route "${routeId}" named by the proxy is not configured in the sidecar`);
       }
-      return { routeId: entry.id, target: entry.payload, rest: restFor(entry.config.uris ?? [entry.config.uri as string], input.path), done: lease.release };
+      return this.routed(entry.id, entry.payload, restFor(entry.config.uris ?? [entry.config.uri as string], input.path), lease);
     }
     const m = lease.table.match(input);
     if (m === undefined) {
       lease.release();
       return undefined;
     }
-    return { routeId: m.entry.id, target: m.entry.payload, rest: m.rest, done: lease.release };
+    return this.routed(m.entry.id, m.entry.payload, m.rest, lease);
   }
 
-  invoke(routed: RoutedRequest & { target: LambdaTarget }, req: LambdaRequest, signal?: AbortSignal): Promise<LambdaResponse> {
-    return invoke(routed.target, routed.rest, req, signal);
+  private routed(routeId: string, target: LambdaTarget | null, rest: string | undefined, lease: RouteLease<LambdaTarget | null>): RoutedRequest {
+    const budget = new BudgetHold(this.budget);
+    return {
+      routeId,
+      target,
+      rest,
+      budget,
+      done: () => {
+        budget.release();
+        lease.release();
+      },
+    };
+  }
+
+  /**
+   * Invokes the route's function, within the sidecar's bounds: at most maxInflightRequests at once
+   * (above it ERR_OVERLOADED, before anything is sent), the buffered-answer budget (ERR_RESPONSE_BUDGET)
+   * and the drain timeout (ERR_DRAINING). Capacity refusals are logged here, at most once per
+   * interval; the front answers each one.
+   */
+  async invoke(routed: RoutedRequest & { target: LambdaTarget }, req: LambdaRequest, signal?: AbortSignal): Promise<LambdaResponse> {
+    if (this.inflight >= this.maxInflight) {
+      this.overloadLog.hit(routed.routeId, req);
+      throw sidecarError(ERROR_CODES.OVERLOADED, `the sidecar has ${this.maxInflight} requests in flight (--max-inflight-requests); retry`);
+    }
+    this.inflight++;
+    try {
+      return await invoke(routed.target, routed.rest, req, signal, { shutdown: this.shutdown, budget: routed.budget });
+    } catch (err) {
+      if ((err as { code?: unknown }).code === ERROR_CODES.RESPONSE_BUDGET) {
+        routed.budget.release(); // the cut answer's bytes are gone already: let others use them now
+        this.budgetLog.hit(routed.routeId, req);
+      }
+      throw err;
+    } finally {
+      if (--this.inflight === 0 && this.settledWaiters.length > 0) {
+        const waiters = this.settledWaiters;
+        this.settledWaiters = [];
+        for (const resolve of waiters) resolve();
+      }
+    }
   }
 }
 

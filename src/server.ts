@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { RouteConfig } from './config/route-schema';
 import type { RouteStore } from './config/stores/route-store';
-import { ERROR_CODES, sidecarError } from './errors';
+import { ERROR_CODES, SidecarError, sidecarError } from './errors';
 import { extAuthzHandlers } from './fronts/ext-authz/ext-authz-service';
 import { createAdminApi } from './fronts/admin/admin-api';
 import { extProcHandlers } from './fronts/ext-proc/ext-proc-service';
@@ -24,6 +24,11 @@ import { RouteTable } from './routing/route-table';
 export const DEFAULT_GRPC_LISTEN = '127.0.0.1:50051';
 export const DEFAULT_HTTP_LISTEN = '127.0.0.1:8080';
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+/**
+ * After the drain timeout cut the requests still in flight: how long their 503s get to reach the
+ * proxies (the connections then close gracefully, or are closed).
+ */
+export const DRAIN_ANSWER_GRACE_MS = 500;
 /** Above the largest body Envoy may buffer (max_req_body_size defaults to 64 MiB) plus framing. */
 export const DEFAULT_MAX_GRPC_MESSAGE_BYTES = 80 * 1024 * 1024;
 
@@ -83,6 +88,10 @@ export interface SidecarOptions {
   readonly trustedProxies?: readonly string[];
   readonly drainTimeoutMs?: number;
   readonly maxGrpcMessageBytes?: number;
+  /** Requests in flight at once, all fronts together; above it 503 ERR_OVERLOADED (default DEFAULT_MAX_INFLIGHT_REQUESTS). */
+  readonly maxInflightRequests?: number;
+  /** Function-answer bytes buffered at once, across requests; above it 503 ERR_RESPONSE_BUDGET (default DEFAULT_MAX_BUFFERED_RESPONSE_BYTES). */
+  readonly maxBufferedResponseBytes?: number;
 
   readonly logger: Logger;
 }
@@ -110,8 +119,19 @@ function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/** Builds every route's target; if one is refused, releases the pools the others took and throws. */
 function buildTable(routes: readonly RouteConfig[], registry: DispatcherRegistry): RouteTable<LambdaTarget | null> {
-  return new RouteTable(routes, (route) => createTarget(route, registry));
+  const built: LambdaTarget[] = [];
+  try {
+    return new RouteTable(routes, (route) => {
+      const target = createTarget(route, registry);
+      if (target !== null) built.push(target);
+      return target;
+    });
+  } catch (err) {
+    for (const target of built) registry.release(target.dispatcher);
+    throw err;
+  }
 }
 
 function releaseTable(table: RouteTable<LambdaTarget | null>, registry: DispatcherRegistry): void {
@@ -134,20 +154,32 @@ function listenHttp(server: http.Server, host: string, port: number): Promise<nu
   });
 }
 
-/** Stops accepting, waits for in-flight requests, then cuts what is left after `drainTimeoutMs`. */
-function closeHttp(server: http.Server | undefined, drainTimeoutMs: number): Promise<void> {
+/** Stops accepting; resolves once every connection has closed (in-flight requests answered). */
+function closeHttp(server: http.Server | undefined): Promise<void> {
   if (server === undefined) return Promise.resolve();
   return new Promise<void>((resolve) => {
-    const timer = setTimeout(() => {
-      server.closeAllConnections();
-      resolve();
-    }, drainTimeoutMs);
-    server.close(() => {
-      clearTimeout(timer);
-      resolve();
-    });
+    server.close(() => resolve());
     server.closeIdleConnections();
   });
+}
+
+/** Resolves after `ms`, or never when `ms` is Infinity; `clear` frees the timer. */
+function timeout(ms: number): { readonly passed: Promise<true>; clear(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const passed = new Promise<true>((resolve) => {
+    timer = setTimeout(() => resolve(true), ms);
+  });
+  return { passed, clear: () => clearTimeout(timer) };
+}
+
+/** Resolves with true when `p` settles within `ms`, false otherwise. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  const t = timeout(ms);
+  try {
+    return await Promise.race([p.then(() => true, () => true), t.passed.then(() => false)]);
+  } finally {
+    t.clear();
+  }
 }
 
 export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar> {
@@ -156,12 +188,23 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
   let live: TargetTable | undefined;
   const initial = await opts.store.start((routes) => {
     if (live === undefined) return; // stores report changes only after start resolves
-    live.replace(buildTable(routes, registry));
+    let table: RouteTable<LambdaTarget | null>;
+    try {
+      table = buildTable(routes, registry);
+    } catch (err) {
+      log.error({ code: (err as SidecarError).code, store: opts.store.description }, `routes update refused, keeping the last good routes: ${(err as Error).message}`);
+      return;
+    }
+    live.replace(table);
     log.info({ routes: routes.length, store: opts.store.description, version: live.version }, 'routes updated');
   });
   live = new LiveRoutes(buildTable(initial, registry), (old) => releaseTable(old, registry));
   log.info({ routes: initial.length, store: opts.store.description }, 'routes loaded');
-  const gateway = new Gateway(live);
+  const gateway = new Gateway(live, {
+    logger: log,
+    maxInflightRequests: opts.maxInflightRequests,
+    maxBufferedResponseBytes: opts.maxBufferedResponseBytes,
+  });
   const routes: TargetTable = live;
   const health = new HealthState();
 
@@ -221,19 +264,19 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
       health.setServing(false);
       const drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
       log.info({ drainTimeoutMs }, 'draining');
-      const grpcDone = grpcServer === undefined ? Promise.resolve() : new Promise<void>((resolve) => {
-        const server = grpcServer as grpc.Server;
-        const timer = setTimeout(() => {
-          log.warn('drain timeout: cancelling the gRPC streams still open');
-          server.forceShutdown();
-          resolve();
-        }, drainTimeoutMs);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-      await Promise.all([grpcDone, closeHttp(httpServer, drainTimeoutMs), closeHttp(adminServer, drainTimeoutMs)]);
+      const server = grpcServer;
+      const grpcDone = server === undefined ? Promise.resolve() : new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      const allClosed = Promise.all([grpcDone, closeHttp(httpServer), closeHttp(adminServer)]);
+      if (!(await settlesWithin(allClosed, drainTimeoutMs))) {
+        // Upstream calls must not hold the exit past the drain timeout: cut them, so every client
+        // still waiting gets a 503 ERR_DRAINING from its front (which logs it), then close.
+        log.warn({ drainTimeoutMs, inflightRequests: gateway.inflightRequests }, 'drain timeout: answering the requests still in flight with ERR_DRAINING');
+        gateway.cutInflight();
+        await settlesWithin(gateway.settled().then(() => allClosed), DRAIN_ANSWER_GRACE_MS);
+        server?.forceShutdown();
+        httpServer?.closeAllConnections();
+        adminServer?.closeAllConnections();
+      }
       await opts.store.close();
       await registry.closeAll();
       log.info('stopped');

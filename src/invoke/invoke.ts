@@ -8,6 +8,8 @@ import { ERROR_CODES, SidecarError, sidecarError } from '../errors';
 import { forwardableRequestHeaders, hasHeader, isSignedHeader, relayableResponseHeaders } from './header-filter';
 import type { HeaderList, LambdaRequest, LambdaResponse } from './lambda-request';
 import type { Dispatcher } from 'undici';
+import type { BudgetHold } from './response-budget';
+import type { ShutdownSwitch } from './shutdown-switch';
 import type { LambdaTarget } from './target';
 import { forwardedPath, toWirePath } from './wire-path';
 
@@ -98,58 +100,164 @@ interface RawResponse {
   body: Buffer;
 }
 
+/** What bounds an invoke across requests (the Gateway passes its own; tests may pass none). */
+export interface InvokeBounds {
+  /** Cut at the drain timeout: the request ends with ERR_DRAINING. */
+  readonly shutdown?: ShutdownSwitch;
+  /** This request's share of the buffered-answer budget; the caller releases it when done. */
+  readonly budget?: BudgetHold;
+}
+
+const NO_BOUNDS: InvokeBounds = Object.freeze({});
+
+/** Below this, an answer of known length is collected chunk by chunk (usually one chunk, no copy). */
+const PREALLOCATE_MIN_BYTES = 64 * 1024;
+
+function overBudget(): SidecarError {
+  return sidecarError(ERROR_CODES.RESPONSE_BUDGET, 'the sidecar holds too many function answers at once to buffer this one (--max-buffered-response-bytes); retry');
+}
+
+/** The Content-Length of raw undici headers, undefined when absent, repeated or not a number. */
+function contentLength(raw: readonly Buffer[]): number | undefined {
+  let found: number | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length !== 14 || name.toString('latin1').toLowerCase() !== 'content-length') continue;
+    if (found !== undefined) return undefined;
+    const value = raw[i + 1].toString('latin1').trim();
+    if (!/^\d{1,15}$/.test(value)) return undefined;
+    found = Number(value);
+  }
+  return found;
+}
+
+/** Why a request stops before the function answered; undefined while it may go on. */
+function cancellation(signal: AbortSignal | undefined, shutdown: ShutdownSwitch | undefined): SidecarError | undefined {
+  if (signal?.aborted === true) return sidecarError(ERROR_CODES.CLIENT_GONE, 'client went away before the function answered');
+  if (shutdown?.cut === true) return sidecarError(ERROR_CODES.DRAINING, 'the sidecar is shutting down and the function did not answer within the drain timeout; retry');
+  return undefined;
+}
+
 /**
  * One request through undici's dispatcher with a plain handler (it rejects with undici's own error;
  * `invoke` maps it, in one place): no Readable stream per response,
  * raw header bytes in received order. (The `request()` API costs a stream and an AbortSignal
  * bridge per call; profiling showed it on the hot path.)
+ *
+ * The request first waits for a slot at the target's gate (at most keepalive_pool in the pool). A
+ * request cancelled (its client left, or the shutdown switch was cut) while it waits is answered
+ * at once and never sent; one that undici has is aborted through the handler's abort, inside
+ * onConnect when it comes later.
  */
-function dispatch(target: LambdaTarget, opts: Dispatcher.DispatchOptions, signal: AbortSignal | undefined): Promise<RawResponse> {
+function dispatch(target: LambdaTarget, opts: Dispatcher.DispatchOptions, signal: AbortSignal | undefined, bounds: InvokeBounds): Promise<RawResponse> {
+  const { shutdown, budget } = bounds;
   return new Promise((resolve, reject) => {
     let status = 0;
     let rawHeaders: Buffer[] = [];
     const chunks: Buffer[] = [];
+    /** The answer's buffer when its length was announced (and its budget taken); `filled` bytes so far. */
+    let body: Buffer | undefined;
+    let filled = 0;
+    /** undici's abort for this request: set by onConnect, until then undefined. */
     let abortRequest: ((err: Error) => void) | undefined;
-    const onAbort = (): void => abortRequest?.(new Error('client went away'));
-    const finish = (): void => signal?.removeEventListener('abort', onAbort);
-    if (signal !== undefined) {
-      if (signal.aborted) {
-        reject(sidecarError(ERROR_CODES.CLIENT_GONE, 'client went away before the function answered'));
+    /** True once the request is handed to undici: from then on, onComplete or onError frees the slot. */
+    let sent = false;
+    const send = (): void => {
+      if (cancellation(signal, shutdown) !== undefined) {
+        target.gate.leave(); // cancelled while its slot was on the way
         return;
       }
-      signal.addEventListener('abort', onAbort, { once: true });
+      sent = true;
+      target.dispatcher.dispatch(opts, handler);
+    };
+    const onCancel = (): void => {
+      const err = cancellation(signal, shutdown) as SidecarError;
+      if (!sent) {
+        target.gate.withdraw(send);
+        unsubscribe();
+        reject(err);
+      } else if (abortRequest !== undefined) {
+        abortRequest(err);
+      } else {
+        reject(err); // onConnect aborts it; onError then frees the slot
+      }
+    };
+    const unsubscribe = (): void => {
+      signal?.removeEventListener('abort', onCancel);
+      shutdown?.unsubscribe(onCancel);
+    };
+    const finish = (): void => {
+      unsubscribe();
+      target.gate.leave();
+    };
+    const early = cancellation(signal, shutdown);
+    if (early !== undefined) {
+      reject(early);
+      return;
     }
+    signal?.addEventListener('abort', onCancel, { once: true });
+    shutdown?.subscribe(onCancel);
     const handler: Dispatcher.DispatchHandler = {
       onConnect: (abort) => {
-        abortRequest = abort;
+        const err = cancellation(signal, shutdown);
+        if (err !== undefined) abort(err);
+        else abortRequest = abort;
       },
       onHeaders: (statusCode, headers) => {
         status = statusCode;
         rawHeaders = headers as unknown as Buffer[];
+        // HEAD, 204 and 304 announce a length but carry no body (RFC 9110 §8.6).
+        const bodyless = opts.method === 'HEAD' || statusCode === 204 || statusCode === 304;
+        const length = budget === undefined || bodyless ? undefined : contentLength(rawHeaders);
+        if (length === undefined || length < PREALLOCATE_MIN_BYTES) return true;
+        // A large answer of known length: refuse it before any byte when it cannot fit, else take
+        // its budget now and fill one buffer (no chunk list, no concat copy at the end).
+        if (length > target.maxResponseBytes) {
+          abortRequest?.(sidecarError(ERROR_CODES.UPSTREAM_RESPONSE, 'function response is too large to relay'));
+          return false;
+        }
+        if (!(budget as BudgetHold).take(length)) {
+          abortRequest?.(overBudget());
+          return false;
+        }
+        body = Buffer.allocUnsafeSlow(length);
         return true;
       },
       onData: (chunk) => {
+        if (body !== undefined) {
+          // undici frames by Content-Length, so a chunk never overruns it.
+          filled += chunk.copy(body, filled);
+          return true;
+        }
+        // Counted twice: the chunks, and the copy Buffer.concat makes of them at the end.
+        if (budget !== undefined && !budget.take(2 * chunk.length)) {
+          chunks.length = 0; // let the bytes go now, not when the request object does
+          abortRequest?.(overBudget());
+          return false;
+        }
         chunks.push(chunk);
         return true;
       },
       onComplete: () => {
         finish();
-        resolve({ status, rawHeaders, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks) });
+        const whole = body !== undefined ? body.subarray(0, filled) : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+        resolve({ status, rawHeaders, body: whole });
       },
       onError: (err) => {
         finish();
         reject(err);
       },
     };
-    target.dispatcher.dispatch(opts, handler);
+    target.gate.enter(send);
   });
 }
 
 /**
  * Invokes the function for `req`. `rest` is the forwarded part of the path for a `uri` ending in
- * `*` (undefined otherwise). Rejects only with SidecarError.
+ * `*` (undefined otherwise). `signal`: the client left (ERR_CLIENT_GONE). Rejects only with
+ * SidecarError.
  */
-export async function invoke(target: LambdaTarget, rest: string | undefined, req: LambdaRequest, signal?: AbortSignal): Promise<LambdaResponse> {
+export async function invoke(target: LambdaTarget, rest: string | undefined, req: LambdaRequest, signal?: AbortSignal, bounds: InvokeBounds = NO_BOUNDS): Promise<LambdaResponse> {
   if (req.body !== null && req.body.length > target.maxBodyBytes) {
     throw sidecarError(ERROR_CODES.BODY_TOO_LARGE, `request body exceeds max_req_body_size (${target.maxBodyBytes} bytes)`);
   }
@@ -163,7 +271,7 @@ export async function invoke(target: LambdaTarget, rest: string | undefined, req
       headers: flatten(headers),
       body: req.body !== null && req.body.length > 0 ? req.body : null,
       reset: !target.keepalive,
-    }, signal);
+    }, signal, bounds);
   } catch (err) {
     throw mapUpstreamError(err, target, signal);
   }

@@ -6,6 +6,9 @@
 import { Pool } from 'undici';
 import type { LambdaPluginConfig, RouteConfig } from '../config/route-schema';
 import type { SigV4Credentials, SigV4Scope } from '../aws/sigv4';
+import { RouteValidationError } from '../config/route-schema';
+import { ConnectionGate } from './connection-gate';
+import { refusalSafeClient } from './refusal-safe-client';
 
 /** Largest function answer we relay; API Gateway's own limit is 10 MB, Lambda's 6 MB. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
@@ -22,11 +25,16 @@ export interface LambdaTarget {
   readonly timeoutMs: number;
   readonly maxBodyBytes: number;
   readonly keepalive: boolean;
+  /** Largest answer relayed (the pool's maxResponseSize). */
+  readonly maxResponseBytes: number;
   readonly dispatcher: Pool;
+  /** Shared with every target of the same pool: admits at most keepalive_pool requests into it. */
+  readonly gate: ConnectionGate;
 }
 
 interface PoolEntry {
   readonly pool: Pool;
+  readonly gate: ConnectionGate;
   refs: number;
 }
 
@@ -38,9 +46,9 @@ function poolKey(origin: string, c: LambdaPluginConfig): string {
 export class DispatcherRegistry {
   private readonly pools = new Map<string, PoolEntry>();
 
-  constructor(private readonly maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES) {}
+  constructor(readonly maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES) {}
 
-  acquire(origin: string, c: LambdaPluginConfig): Pool {
+  acquire(origin: string, c: LambdaPluginConfig): { readonly pool: Pool; readonly gate: ConnectionGate } {
     const key = poolKey(origin, c);
     let entry = this.pools.get(key);
     if (entry === undefined) {
@@ -55,12 +63,13 @@ export class DispatcherRegistry {
         connectTimeout: c.timeout,
         maxResponseSize: this.maxResponseBytes,
         connect: { rejectUnauthorized: c.ssl_verify },
+        factory: refusalSafeClient,
       });
-      entry = { pool, refs: 0 };
+      entry = { pool, gate: new ConnectionGate(c.keepalive_pool), refs: 0 };
       this.pools.set(key, entry);
     }
     entry.refs++;
-    return entry.pool;
+    return entry;
   }
 
   /** Drops one reference; the pool closes (after its in-flight requests) when none remain. */
@@ -86,12 +95,36 @@ export class DispatcherRegistry {
   }
 }
 
+/** What an HTTP/1.1 header value may hold (RFC 9110 field-value; undici refuses anything else). */
+const INVALID_HEADER_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
+
+/**
+ * Config values we put into request headers (x-api-key, x-amz-security-token, and the access key
+ * inside Authorization; the schema's patterns already hold region and service) must be valid header values, or every request of the
+ * route would be refused: check them once, here, naming the route and field (never the value).
+ */
+function checkHeaderValues(route: RouteConfig, c: LambdaPluginConfig): void {
+  const iam = c.authorization?.iam;
+  const fields: Array<[field: string, value: string | undefined]> = [
+    ['authorization.apikey', c.authorization?.apikey],
+    ['authorization.iam.accesskey', iam?.accesskey],
+    ['authorization.iam.session_token', iam?.session_token],
+  ];
+  for (const [field, value] of fields) {
+    if (value !== undefined && INVALID_HEADER_VALUE_CHAR.test(value)) {
+      throw new RouteValidationError([{ route: `route "${route.id}"`, field: `plugins.aws-lambda.${field}`, reason: 'contains a control character (a trailing newline?); it is sent in a header, so remove it' }]);
+    }
+  }
+}
+
 /** Builds the target of a route with an enabled aws-lambda plugin; null for pass-through routes. */
 export function createTarget(route: RouteConfig, registry: DispatcherRegistry): LambdaTarget | null {
   const c = route.plugins['aws-lambda'];
   if (c === undefined || c._meta?.disable === true) return null;
+  checkHeaderValues(route, c);
   const url = new URL(c.function_uri);
   const iam = c.authorization?.iam;
+  const { pool, gate } = registry.acquire(url.origin, c);
   return Object.freeze({
     routeId: route.id,
     origin: url.origin,
@@ -105,6 +138,8 @@ export function createTarget(route: RouteConfig, registry: DispatcherRegistry): 
     timeoutMs: c.timeout,
     maxBodyBytes: c.max_req_body_size,
     keepalive: c.keepalive,
-    dispatcher: registry.acquire(url.origin, c),
+    maxResponseBytes: registry.maxResponseBytes,
+    dispatcher: pool,
+    gate,
   });
 }

@@ -471,7 +471,8 @@ describe('errorResponse', () => {
   it.each(Object.values(ERROR_CODES))('%s: JSON {"message"} with the status of the code', (code) => {
     const res = errorResponse(sidecarError(code, `something about ${code}`));
     expect(res.status).toBe(STATUS_BY_CODE[code]);
-    expect(res.headers).toEqual([['content-type', 'application/json']]);
+    const retry: string[] = [ERROR_CODES.OVERLOADED, ERROR_CODES.RESPONSE_BUDGET, ERROR_CODES.DRAINING];
+    expect(res.headers).toEqual(retry.includes(code) ? [['content-type', 'application/json'], ['retry-after', '1']] : [['content-type', 'application/json']]);
     expect(JSON.parse(res.body.toString('utf8'))).toEqual({ message: `something about ${code}` });
   });
 
