@@ -12,7 +12,7 @@ import type { RouteStore } from './config/stores/route-store';
 import { ERROR_CODES, sidecarError } from './errors';
 import { extAuthzHandlers } from './fronts/ext-authz/ext-authz-service';
 import { createAdminApi } from './fronts/admin/admin-api';
-import { extProcHandlers } from './fronts/ext-proc/ext-proc-service';
+import { DEFAULT_STREAM_IDLE_TIMEOUT_MS, extProcHandlers } from './fronts/ext-proc/ext-proc-service';
 import { loadGrpcDefinitions } from './fronts/grpc-definitions';
 import { healthHandlers, HealthState } from './fronts/health';
 import { createHttpFront, DEFAULT_TRUSTED_PROXIES } from './fronts/http/http-front';
@@ -83,6 +83,8 @@ export interface SidecarOptions {
   readonly trustedProxies?: readonly string[];
   readonly drainTimeoutMs?: number;
   readonly maxGrpcMessageBytes?: number;
+  /** How long an ext_proc stream may wait for Envoy's next message (DEFAULT_STREAM_IDLE_TIMEOUT_MS). */
+  readonly streamIdleTimeoutMs?: number;
 
   readonly logger: Logger;
 }
@@ -186,7 +188,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
       });
       const defs = loadGrpcDefinitions();
       widenStreamWindow(grpcServer, log);
-      grpcServer.addService(defs.externalProcessor, extProcHandlers(gateway, log));
+      grpcServer.addService(defs.externalProcessor, extProcHandlers(gateway, log, { idleTimeoutMs: opts.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS }));
       grpcServer.addService(defs.authorization, extAuthzHandlers(gateway, log));
       grpcServer.addService(defs.health, healthHandlers(health));
       const bound = await bindGrpc(grpcServer, formatAddress(host, port));
