@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   UPSTREAM_RESPONSE: 'ERR_UPSTREAM_RESPONSE',
   /** An ext_proc stream waited longer than its idle timeout for Envoy's next message. */
   STREAM_IDLE: 'ERR_STREAM_IDLE',
+  /** The sidecar holds its maximum of concurrent gRPC requests (ext_proc streams + ext_authz calls). */
+  TOO_MANY_REQUESTS: 'ERR_TOO_MANY_REQUESTS',
   /** The client went away before the answer was ready. */
   CLIENT_GONE: 'ERR_CLIENT_GONE',
   /** A bug or an unexpected failure inside the sidecar. */
@@ -77,6 +79,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze
   ERR_UPSTREAM_RESET: 502,
   ERR_UPSTREAM_RESPONSE: 502,
   ERR_STREAM_IDLE: 408,
+  ERR_TOO_MANY_REQUESTS: 503,
   ERR_CLIENT_GONE: 499,
   ERR_INTERNAL: 500,
 });

@@ -17,6 +17,7 @@ import { errorResponse } from '../../invoke/error-response';
 import { LambdaRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
 import type { LambdaTarget } from '../../invoke/target';
 import type { AuthorizationHandlers, CheckRequest, CheckResponse } from '../grpc-definitions';
+import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit, refusedResponse } from '../grpc-call-limit';
 import { logRequest, requestIdOf } from '../request-log';
 import { CheckedRequest, readCheckRequest } from './check-request';
 import { ALLOW, toCheckResponse, unrelayable } from './check-response';
@@ -50,7 +51,15 @@ class CheckCall {
   /** Created when the invoke starts; aborted only if the call is cancelled while it runs. */
   private abort: AbortController | undefined;
 
-  constructor(private readonly call: Call, private readonly callback: Callback, private readonly gateway: Gateway, private readonly log: Logger) {
+  constructor(
+    private readonly call: Call,
+    private readonly callback: Callback,
+    private readonly gateway: Gateway,
+    private readonly log: Logger,
+    private readonly limit: GrpcCallLimit,
+    /** false: over the call limit, answered 503 at once (and holds no slot). */
+    private readonly admitted: boolean,
+  ) {
     call.once('cancelled', () => {
       if (!this.answered) this.abort?.abort();
     });
@@ -71,6 +80,12 @@ class CheckCall {
       return;
     }
     this.requestId = requestIdOf(req.headers);
+    if (!this.admitted) {
+      const err = this.limit.refusal();
+      this.log.warn({ requestId: this.requestId, code: err.code, status: err.status, limit: this.limit.max }, err.message);
+      this.finish(toCheckResponse(refusedResponse(err), req.method === 'HEAD'), err.status, err.code);
+      return;
+    }
     const { path, query } = splitPathAndQuery(req.target);
     const routed = this.gateway.route({ method: req.method, path, host: req.authority }, req.routeHint);
     this.routeId = routed?.routeId;
@@ -127,6 +142,7 @@ class CheckCall {
   private finish(response: CheckResponse, status: number | undefined, code: ErrorCode | undefined): void {
     if (this.answered) return;
     this.answered = true;
+    if (this.admitted) this.limit.release();
     this.routed?.done();
     this.routed = undefined;
     logRequest(this.log, 'ext_authz', this.startedAtMs, this.requestId, { route: this.routeId, status, code });
@@ -134,10 +150,10 @@ class CheckCall {
   }
 }
 
-export function extAuthzHandlers(gateway: Gateway, log: Logger): AuthorizationHandlers {
+export function extAuthzHandlers(gateway: Gateway, log: Logger, limit = new GrpcCallLimit(DEFAULT_MAX_GRPC_CALLS)): AuthorizationHandlers {
   return {
     Check: (call: Call, callback: Callback) => {
-      new CheckCall(call, callback, gateway, log).run();
+      new CheckCall(call, callback, gateway, log, limit, limit.tryAcquire()).run();
     },
   };
 }

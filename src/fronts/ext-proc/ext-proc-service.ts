@@ -20,6 +20,7 @@ import { errorResponse } from '../../invoke/error-response';
 import { LambdaRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
 import type { LambdaTarget } from '../../invoke/target';
 import type { ExternalProcessorHandlers, ProcessingRequest, ProcessingResponse } from '../grpc-definitions';
+import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit, refusedResponse } from '../grpc-call-limit';
 import { logRequest, requestIdOf } from '../request-log';
 import { readRequestHeaders, toHeaderMutations } from './headers';
 
@@ -30,8 +31,13 @@ import { readRequestHeaders, toHeaderMutations } from './headers';
  */
 export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 120_000;
 
+/** How long a stream refused by the call limit waits for its request headers to answer 503. */
+export const REFUSED_STREAM_WAIT_MS = 1_000;
+
 export interface ExtProcOptions {
   readonly idleTimeoutMs: number;
+  /** Shared with ext_authz: streams beyond it are answered 503 with Retry-After. */
+  readonly limit: GrpcCallLimit;
 }
 
 /** gRPC metadata key Envoy sets per route (ExtProcPerRoute overrides.grpc_initial_metadata). */
@@ -84,6 +90,8 @@ class ExtProcStream {
     private readonly gateway: Gateway,
     private readonly log: Logger,
     private readonly opts: ExtProcOptions,
+    /** false: over the call limit, the stream only answers 503 (and holds no slot). */
+    private readonly admitted: boolean,
   ) {
     call.on('data', (msg: ProcessingRequest) => this.onMessage(msg));
     call.on('end', () => this.close());
@@ -94,11 +102,17 @@ class ExtProcStream {
 
   private waitForEnvoy(): void {
     clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => this.onIdle(), this.opts.idleTimeoutMs);
+    this.idleTimer = setTimeout(() => this.onIdle(), this.admitted ? this.opts.idleTimeoutMs : REFUSED_STREAM_WAIT_MS);
   }
 
   private onIdle(): void {
     if (this.phase === 'closed' || this.phase === 'invoking') return;
+    if (!this.admitted) {
+      // Over the limit and not even headers to answer: free the stream now.
+      this.finish(undefined, ERROR_CODES.TOO_MANY_REQUESTS);
+      this.call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: this.opts.limit.refusal().message });
+      return;
+    }
     const fields = { requestId: this.requestId, route: this.routeId, idleTimeoutMs: this.opts.idleTimeoutMs, phase: this.phase };
     if (this.phase === 'awaiting-body') {
       // A matched route: closing with OK would send the request to Envoy's own upstream.
@@ -144,6 +158,12 @@ class ExtProcStream {
     }
     const incoming = readRequestHeaders(list);
     this.requestId = incoming === undefined ? undefined : requestIdOf(incoming.headers);
+    if (!this.admitted) {
+      const err = this.opts.limit.refusal();
+      this.log.warn({ requestId: this.requestId, code: err.code, status: err.status, limit: this.opts.limit.max }, err.message);
+      this.answer(refusedResponse(err), `lambda_sidecar_${err.code.toLowerCase()}`, err.code);
+      return;
+    }
     if (incoming === undefined) {
       this.fail(sidecarError(ERROR_CODES.BAD_REQUEST, 'request has no :method or :path'));
       return;
@@ -242,6 +262,7 @@ class ExtProcStream {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
     clearTimeout(this.idleTimer);
+    if (this.admitted) this.opts.limit.release();
     this.routed?.done();
     this.routed = undefined;
     logRequest(this.log, 'ext_proc', this.startedAtMs, this.requestId, { route: this.routeId, status, code });
@@ -257,10 +278,13 @@ class ExtProcStream {
 }
 
 export function extProcHandlers(gateway: Gateway, log: Logger, opts: Partial<ExtProcOptions> = {}): ExternalProcessorHandlers {
-  const options: ExtProcOptions = { idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS };
+  const options: ExtProcOptions = {
+    idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS,
+    limit: opts.limit ?? new GrpcCallLimit(DEFAULT_MAX_GRPC_CALLS),
+  };
   return {
     Process: (call: Stream) => {
-      new ExtProcStream(call, gateway, log, options);
+      new ExtProcStream(call, gateway, log, options, options.limit.tryAcquire());
     },
   };
 }
