@@ -46,6 +46,10 @@ export const ERROR_CODES = {
   RESPONSE_BUDGET: 'ERR_RESPONSE_BUDGET',
   /** The sidecar is shutting down: the request was still waiting or running at the drain timeout. */
   DRAINING: 'ERR_DRAINING',
+  /** An ext_proc stream waited longer than its idle timeout for Envoy's next message. */
+  STREAM_IDLE: 'ERR_STREAM_IDLE',
+  /** The sidecar holds its maximum of concurrent gRPC requests (ext_proc streams + ext_authz calls). */
+  TOO_MANY_REQUESTS: 'ERR_TOO_MANY_REQUESTS',
   /** The client went away before the answer was ready. */
   CLIENT_GONE: 'ERR_CLIENT_GONE',
   /** A bug or an unexpected failure inside the sidecar. */
@@ -95,6 +99,8 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze
   ERR_OVERLOADED: 503,
   ERR_RESPONSE_BUDGET: 503,
   ERR_DRAINING: 503,
+  ERR_STREAM_IDLE: 408,
+  ERR_TOO_MANY_REQUESTS: 503,
   ERR_CLIENT_GONE: 499,
   ERR_INTERNAL: 500,
 });

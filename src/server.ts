@@ -12,7 +12,8 @@ import type { RouteStore } from './config/stores/route-store';
 import { ERROR_CODES, SidecarError, sidecarError } from './errors';
 import { extAuthzHandlers } from './fronts/ext-authz/ext-authz-service';
 import { createAdminApi } from './fronts/admin/admin-api';
-import { extProcHandlers } from './fronts/ext-proc/ext-proc-service';
+import { DEFAULT_STREAM_IDLE_TIMEOUT_MS, extProcHandlers } from './fronts/ext-proc/ext-proc-service';
+import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit } from './fronts/grpc-call-limit';
 import { loadGrpcDefinitions } from './fronts/grpc-definitions';
 import { healthHandlers, HealthState } from './fronts/health';
 import { createHttpFront, DEFAULT_TRUSTED_PROXIES } from './fronts/http/http-front';
@@ -92,6 +93,10 @@ export interface SidecarOptions {
   readonly maxInflightRequests?: number;
   /** Function-answer bytes buffered at once, across requests; above it 503 ERR_RESPONSE_BUDGET (default DEFAULT_MAX_BUFFERED_RESPONSE_BYTES). */
   readonly maxBufferedResponseBytes?: number;
+  /** How long an ext_proc stream may wait for Envoy's next message (DEFAULT_STREAM_IDLE_TIMEOUT_MS). */
+  readonly streamIdleTimeoutMs?: number;
+  /** Open ext_proc streams plus ext_authz calls in flight, at most (DEFAULT_MAX_GRPC_CALLS). */
+  readonly maxGrpcCalls?: number;
 
   readonly logger: Logger;
 }
@@ -229,8 +234,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
       });
       const defs = loadGrpcDefinitions();
       widenStreamWindow(grpcServer, log);
-      grpcServer.addService(defs.externalProcessor, extProcHandlers(gateway, log));
-      grpcServer.addService(defs.authorization, extAuthzHandlers(gateway, log));
+      const limit = new GrpcCallLimit(opts.maxGrpcCalls ?? DEFAULT_MAX_GRPC_CALLS);
+      grpcServer.addService(defs.externalProcessor, extProcHandlers(gateway, log, { idleTimeoutMs: opts.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS, limit }));
+      grpcServer.addService(defs.authorization, extAuthzHandlers(gateway, log, limit));
       grpcServer.addService(defs.health, healthHandlers(health));
       const bound = await bindGrpc(grpcServer, formatAddress(host, port));
       widenConnectionWindow(grpcServer, log);

@@ -227,10 +227,11 @@ describe('envoy/envoy-ext-authz.yaml with the sidecar', () => {
     const res = await request(ports.listener, 'GET', '/slow', { 'x-stand-in-delay-ms': String(SLOW_ROUTE_TIMEOUT_MS * 4) });
     expect(res.status).toBe(504);
     expect(json(res).message).toMatch(new RegExp(`${SLOW_ROUTE_TIMEOUT_MS} ms`));
-    const logged = (): unknown[] => sidecar!.logLines().filter((l) => l.route === 'slow' && l.code === 'ERR_UPSTREAM_TIMEOUT');
-    // The log line comes over the sidecar's stdout pipe, the answer through Envoy: either can arrive first.
-    await waitFor('the timeout to be logged', () => logged().length > 0, 2000);
-    expect(logged()).toHaveLength(1);
+    // The warn line is written before the answer, but stdout is asynchronous: wait for it.
+    const timeoutLines = (): Array<Record<string, unknown>> =>
+      sidecar!.logLines().filter((l) => l.route === 'slow' && l.code === 'ERR_UPSTREAM_TIMEOUT' && l.level === 40);
+    await waitFor('the timeout warn line', () => timeoutLines().length > 0, 5_000);
+    expect(timeoutLines()).toHaveLength(1);
   });
 
   it('measures the body against max_req_body_size exactly (HttpRequest.size counts body bytes)', async () => {

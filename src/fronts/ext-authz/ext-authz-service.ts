@@ -11,12 +11,14 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { asSidecarError, ERROR_CODES, SidecarError, sidecarError } from '../../errors';
+import { asSidecarError, ERROR_CODES, ErrorCode, SidecarError, sidecarError } from '../../errors';
 import type { Gateway, RoutedRequest } from '../../gateway';
 import { errorResponse } from '../../invoke/error-response';
 import { LambdaRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
 import type { LambdaTarget } from '../../invoke/target';
 import type { AuthorizationHandlers, CheckRequest, CheckResponse } from '../grpc-definitions';
+import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit, refusedResponse } from '../grpc-call-limit';
+import { logRequest, requestIdOf } from '../request-log';
 import { CheckedRequest, readCheckRequest } from './check-request';
 import { ALLOW, toCheckResponse, unrelayable } from './check-response';
 
@@ -42,10 +44,22 @@ class CheckCall {
   /** The route lease, held from routing until the answer. */
   private routed: RoutedRequest | undefined;
   private headOnly = false;
+  /** The matched route's id and Envoy's x-request-id, for the log lines. */
+  private routeId: string | undefined;
+  private requestId: string | undefined;
+  private readonly startedAtMs = Date.now();
   /** Created when the invoke starts; aborted only if the call is cancelled while it runs. */
   private abort: AbortController | undefined;
 
-  constructor(private readonly call: Call, private readonly callback: Callback, private readonly gateway: Gateway, private readonly log: Logger) {
+  constructor(
+    private readonly call: Call,
+    private readonly callback: Callback,
+    private readonly gateway: Gateway,
+    private readonly log: Logger,
+    private readonly limit: GrpcCallLimit,
+    /** false: over the call limit, answered 503 at once (and holds no slot). */
+    private readonly admitted: boolean,
+  ) {
     call.once('cancelled', () => {
       if (!this.answered) this.abort?.abort();
     });
@@ -65,11 +79,19 @@ class CheckCall {
       this.fail(sidecarError(ERROR_CODES.BAD_REQUEST, 'CheckRequest has no attributes.request.http with a method and a path'));
       return;
     }
+    this.requestId = requestIdOf(req.headers);
+    if (!this.admitted) {
+      const err = this.limit.refusal();
+      this.log.warn({ requestId: this.requestId, code: err.code, status: err.status, limit: this.limit.max }, err.message);
+      this.finish(toCheckResponse(refusedResponse(err), req.method === 'HEAD'), err.status, err.code);
+      return;
+    }
     const { path, query } = splitPathAndQuery(req.target);
     const routed = this.gateway.route({ method: req.method, path, host: req.authority }, req.routeHint);
+    this.routeId = routed?.routeId;
     if (routed === undefined || routed.target === null) {
       routed?.done();
-      this.finish(ALLOW);
+      this.finish(ALLOW, undefined, undefined);
       return;
     }
     this.routed = routed;
@@ -102,32 +124,36 @@ class CheckCall {
       this.fail(refusal);
       return;
     }
-    this.finish(toCheckResponse(res, this.headOnly));
+    this.finish(toCheckResponse(res, this.headOnly), res.status, undefined);
   }
 
   private fail(err: SidecarError): void {
     if (this.answered) return;
-    const route = this.routed?.routeId;
-    if (err.code === ERROR_CODES.CLIENT_GONE) this.log.debug({ route, code: err.code }, err.message);
-    else if (err.code === ERROR_CODES.INTERNAL) this.log.error({ route, code: err.code, err: err.cause }, err.message);
-    else this.log.warn({ route, code: err.code, status: err.status }, err.message);
+    const fields = { requestId: this.requestId, route: this.routeId, code: err.code };
+    if (err.code === ERROR_CODES.CLIENT_GONE) this.log.debug(fields, err.message);
+    else if (err.code === ERROR_CODES.INTERNAL) this.log.error({ ...fields, err: err.cause }, err.message);
+    else this.log.warn({ ...fields, status: err.status }, err.message);
     // After a cancel grpc-js drops this answer; sending it keeps "one answer per call" simple.
-    this.finish(toCheckResponse(errorResponse(err), this.headOnly));
+    const heard = err.code === ERROR_CODES.CLIENT_GONE ? undefined : err.status;
+    this.finish(toCheckResponse(errorResponse(err), this.headOnly), heard, err.code);
   }
 
-  private finish(response: CheckResponse): void {
+  /** `status`: what the client gets from us; undefined when the request is allowed through. */
+  private finish(response: CheckResponse, status: number | undefined, code: ErrorCode | undefined): void {
     if (this.answered) return;
     this.answered = true;
+    if (this.admitted) this.limit.release();
     this.routed?.done();
     this.routed = undefined;
+    logRequest(this.log, 'ext_authz', this.startedAtMs, this.requestId, { route: this.routeId, status, code });
     this.callback(null, response);
   }
 }
 
-export function extAuthzHandlers(gateway: Gateway, log: Logger): AuthorizationHandlers {
+export function extAuthzHandlers(gateway: Gateway, log: Logger, limit = new GrpcCallLimit(DEFAULT_MAX_GRPC_CALLS)): AuthorizationHandlers {
   return {
     Check: (call: Call, callback: Callback) => {
-      new CheckCall(call, callback, gateway, log).run();
+      new CheckCall(call, callback, gateway, log, limit, limit.tryAcquire()).run();
     },
   };
 }

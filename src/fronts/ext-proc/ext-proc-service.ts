@@ -7,16 +7,38 @@
  *   headers of an unmatched path  → we close the stream: Envoy continues to its own upstream
  * Every message Envoy sends is answered exactly once with the matching case; anything the handler
  * throws becomes a 500 immediate response, never an exception into grpc-js.
+ *
+ * A stream waiting for Envoy's next message (not while the function runs) is closed after
+ * `idleTimeoutMs`: with OK when Envoy may carry on without us, with DEADLINE_EXCEEDED when a
+ * matched route still waits for its body (so the request fails rather than reach Envoy's upstream).
  */
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { asSidecarError, ERROR_CODES, SidecarError, sidecarError } from '../../errors';
+import { asSidecarError, ERROR_CODES, ErrorCode, SidecarError, sidecarError } from '../../errors';
 import type { Gateway, RoutedRequest } from '../../gateway';
 import { errorResponse } from '../../invoke/error-response';
 import { LambdaRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
 import type { LambdaTarget } from '../../invoke/target';
 import type { ExternalProcessorHandlers, ProcessingRequest, ProcessingResponse } from '../grpc-definitions';
+import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit, refusedResponse } from '../grpc-call-limit';
+import { logRequest, requestIdOf } from '../request-log';
 import { readRequestHeaders, toHeaderMutations } from './headers';
+
+/**
+ * How long a stream may wait for Envoy's next message. Only that wait counts, never the function
+ * call; the longest legitimate wait is Envoy buffering a slow client's body, so keep this above the
+ * time your clients take to upload one (and above Envoy's own request timeouts, which then win).
+ */
+export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 120_000;
+
+/** How long a stream refused by the call limit waits for its request headers to answer 503. */
+export const REFUSED_STREAM_WAIT_MS = 1_000;
+
+export interface ExtProcOptions {
+  readonly idleTimeoutMs: number;
+  /** Shared with ext_authz: streams beyond it are answered 503 with Retry-After. */
+  readonly limit: GrpcCallLimit;
+}
 
 /** gRPC metadata key Envoy sets per route (ExtProcPerRoute overrides.grpc_initial_metadata). */
 export const ROUTE_METADATA_KEY = 'x-lambda-route';
@@ -52,18 +74,61 @@ class ExtProcStream {
   /** awaiting-headers → (awaiting-body) → invoking → closed; 'closed' once we ended or the peer left. */
   private phase: 'awaiting-headers' | 'awaiting-body' | 'invoking' | 'closed' = 'awaiting-headers';
   private routed: RoutedRequest | undefined;
+  /** The matched route's id, kept for the request log line after the lease ends. */
+  private routeId: string | undefined;
   private request: Omit<LambdaRequest, 'body'> | undefined;
+  /** Envoy's x-request-id, once the request headers arrived. */
+  private requestId: string | undefined;
+  private readonly startedAtMs = Date.now();
   /** Created when the invoke starts; aborted only if the peer leaves while it runs. */
   private abort: AbortController | undefined;
+  /** Armed while we wait for Envoy's next message; cleared while invoking and once closed. */
+  private idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly call: Stream, private readonly gateway: Gateway, private readonly log: Logger) {
+  constructor(
+    private readonly call: Stream,
+    private readonly gateway: Gateway,
+    private readonly log: Logger,
+    private readonly opts: ExtProcOptions,
+    /** false: over the call limit, the stream only answers 503 (and holds no slot). */
+    private readonly admitted: boolean,
+  ) {
     call.on('data', (msg: ProcessingRequest) => this.onMessage(msg));
     call.on('end', () => this.close());
     call.on('error', () => this.peerGone());
     call.on('cancelled', () => this.peerGone());
+    this.waitForEnvoy();
+  }
+
+  private waitForEnvoy(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.onIdle(), this.admitted ? this.opts.idleTimeoutMs : REFUSED_STREAM_WAIT_MS);
+  }
+
+  private onIdle(): void {
+    if (this.phase === 'closed' || this.phase === 'invoking') return;
+    if (!this.admitted) {
+      // Over the limit and not even headers to answer: free the stream now.
+      this.finish(undefined, ERROR_CODES.TOO_MANY_REQUESTS);
+      this.call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: this.opts.limit.refusal().message });
+      return;
+    }
+    const fields = { requestId: this.requestId, route: this.routeId, idleTimeoutMs: this.opts.idleTimeoutMs, phase: this.phase };
+    if (this.phase === 'awaiting-body') {
+      // A matched route: closing with OK would send the request to Envoy's own upstream.
+      this.log.warn(fields, 'ext_proc stream idle: no request body from Envoy, stream closed with DEADLINE_EXCEEDED');
+      this.finish(undefined, ERROR_CODES.STREAM_IDLE);
+      this.call.emit('error', { code: grpc.status.DEADLINE_EXCEEDED, details: `no message from Envoy within ${this.opts.idleTimeoutMs} ms` });
+      return;
+    }
+    this.log.warn(fields, 'ext_proc stream idle: closed');
+    this.finish(undefined, ERROR_CODES.STREAM_IDLE);
+    this.endCall();
   }
 
   private onMessage(msg: ProcessingRequest): void {
+    // Envoy spoke: the wait is over; whatever we answer re-arms it unless we invoke or close.
+    clearTimeout(this.idleTimer);
     try {
       switch (msg.request) {
         case 'request_headers':
@@ -78,7 +143,7 @@ class ExtProcStream {
             this.fail(sidecarError(ERROR_CODES.BAD_REQUEST, 'ProcessingRequest carries no request message'));
             return;
           }
-          if (this.phase !== 'closed') this.call.write(answer);
+          if (this.phase !== 'closed') this.continueWith(answer);
         }
       }
     } catch (err) {
@@ -92,6 +157,13 @@ class ExtProcStream {
       return;
     }
     const incoming = readRequestHeaders(list);
+    this.requestId = incoming === undefined ? undefined : requestIdOf(incoming.headers);
+    if (!this.admitted) {
+      const err = this.opts.limit.refusal();
+      this.log.warn({ requestId: this.requestId, code: err.code, status: err.status, limit: this.opts.limit.max }, err.message);
+      this.answer(refusedResponse(err), `lambda_sidecar_${err.code.toLowerCase()}`, err.code);
+      return;
+    }
     if (incoming === undefined) {
       this.fail(sidecarError(ERROR_CODES.BAD_REQUEST, 'request has no :method or :path'));
       return;
@@ -105,10 +177,12 @@ class ExtProcStream {
     if (routed === undefined || routed.target === null) {
       // No route, or a route without the plugin: close cleanly and Envoy carries on upstream.
       routed?.done();
+      this.routeId = routed?.routeId;
       this.close();
       return;
     }
     this.routed = routed;
+    this.routeId = routed.routeId;
     this.request = { method: incoming.method, path, query, host: incoming.authority, headers: incoming.headers };
     if (endOfStream) {
       this.run(null);
@@ -120,13 +194,19 @@ class ExtProcStream {
       return;
     }
     this.phase = 'awaiting-body';
-    this.call.write(CONTINUE_HEADERS);
+    this.continueWith(CONTINUE_HEADERS);
+  }
+
+  /** Answers a message and waits for Envoy's next one. */
+  private continueWith(answer: ProcessingResponse): void {
+    this.call.write(answer);
+    this.waitForEnvoy();
   }
 
   private onBody(body: Buffer): void {
     if (this.phase !== 'awaiting-body') {
       // A body we did not ask for (e.g. a stream we already closed): let it pass.
-      if (this.phase !== 'closed') this.call.write(CONTINUE_BODY);
+      if (this.phase !== 'closed') this.continueWith(CONTINUE_BODY);
       return;
     }
     // BUFFERED mode: the whole body arrives in this one message.
@@ -144,35 +224,51 @@ class ExtProcStream {
     );
   }
 
-  private answer(res: LambdaResponse, details: string): void {
+  private answer(res: LambdaResponse, details: string, code?: ErrorCode): void {
     if (this.phase === 'closed') return;
     this.call.write(immediate(res, this.request?.method === 'HEAD', details));
-    this.close();
+    this.finish(res.status, code);
+    this.endCall();
   }
 
   private fail(err: SidecarError): void {
     if (this.phase === 'closed') return;
     if (err.code === ERROR_CODES.CLIENT_GONE) {
-      this.close();
+      this.finish(undefined, err.code);
+      this.endCall();
       return;
     }
-    const route = this.routed?.routeId;
-    if (err.code === ERROR_CODES.INTERNAL) this.log.error({ route, code: err.code, err: err.cause }, 'internal error');
-    else this.log.warn({ route, code: err.code, status: err.status }, err.message);
-    this.answer(errorResponse(err), `lambda_sidecar_${err.code.toLowerCase()}`);
+    const fields = { requestId: this.requestId, route: this.routeId, code: err.code };
+    if (err.code === ERROR_CODES.INTERNAL) this.log.error({ ...fields, err: err.cause }, 'internal error');
+    else this.log.warn({ ...fields, status: err.status }, err.message);
+    this.answer(errorResponse(err), `lambda_sidecar_${err.code.toLowerCase()}`, err.code);
   }
 
   private peerGone(): void {
     // Envoy resets every stream once it has our answer: that is no reason to abort anything.
     if (this.phase === 'invoking') this.abort?.abort();
-    this.close();
+    this.finish(undefined, this.phase === 'invoking' ? ERROR_CODES.CLIENT_GONE : undefined);
   }
 
+  /** End of the request without an answer from us (unmatched path, or Envoy half-closed). */
   private close(): void {
     if (this.phase === 'closed') return;
+    this.finish(undefined, undefined);
+    this.endCall();
+  }
+
+  /** Marks the stream closed, ends the route lease and writes the request log line, once. */
+  private finish(status: number | undefined, code: ErrorCode | undefined): void {
+    if (this.phase === 'closed') return;
     this.phase = 'closed';
+    clearTimeout(this.idleTimer);
+    if (this.admitted) this.opts.limit.release();
     this.routed?.done();
     this.routed = undefined;
+    logRequest(this.log, 'ext_proc', this.startedAtMs, this.requestId, { route: this.routeId, status, code });
+  }
+
+  private endCall(): void {
     try {
       this.call.end();
     } catch {
@@ -181,10 +277,14 @@ class ExtProcStream {
   }
 }
 
-export function extProcHandlers(gateway: Gateway, log: Logger): ExternalProcessorHandlers {
+export function extProcHandlers(gateway: Gateway, log: Logger, opts: Partial<ExtProcOptions> = {}): ExternalProcessorHandlers {
+  const options: ExtProcOptions = {
+    idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS,
+    limit: opts.limit ?? new GrpcCallLimit(DEFAULT_MAX_GRPC_CALLS),
+  };
   return {
     Process: (call: Stream) => {
-      new ExtProcStream(call, gateway, log);
+      new ExtProcStream(call, gateway, log, options, options.limit.tryAcquire());
     },
   };
 }

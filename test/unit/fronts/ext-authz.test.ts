@@ -11,6 +11,7 @@ import { validateRoutes } from '../../../src/config/route-schema';
 import { ROUTE_CONTEXT_EXTENSION } from '../../../src/fronts/ext-authz/check-request';
 import { RELAY_GRPC_CODE } from '../../../src/fronts/ext-authz/check-response';
 import { extAuthzHandlers } from '../../../src/fronts/ext-authz/ext-authz-service';
+import { GrpcCallLimit } from '../../../src/fronts/grpc-call-limit';
 import { AttributeContextHttpRequest, CheckRequest, CheckResponse, HeaderAppendAction, HeaderValueOption, loadGrpcDefinitions } from '../../../src/fronts/grpc-definitions';
 import { Gateway } from '../../../src/gateway';
 import { createTarget, DispatcherRegistry, LambdaTarget } from '../../../src/invoke/target';
@@ -74,6 +75,7 @@ describe('ext_authz front (Authorization/Check)', () => {
   let grpcServer: grpc.Server;
   let client: CheckClient;
   let registry: DispatcherRegistry;
+  let gateway: Gateway;
 
   beforeAll(async () => {
     fnServer = http.createServer((req, res) => {
@@ -134,7 +136,7 @@ describe('ext_authz front (Authorization/Check)', () => {
     ]);
     registry = new DispatcherRegistry();
     const table = new RouteTable<LambdaTarget | null>(routes, (r) => createTarget(r, registry));
-    const gateway = new Gateway(new LiveRoutes(table, () => undefined));
+    gateway = new Gateway(new LiveRoutes(table, () => undefined));
 
     const defs = loadGrpcDefinitions();
     grpcServer = new grpc.Server();
@@ -348,5 +350,30 @@ describe('ext_authz front (Authorization/Check)', () => {
     expect(received).toHaveLength(1);
     expect(received[0].aborted).toBe(true);
     expect(Date.now() - started).toBeLessThan(SLOW_FUNCTION_DELAY_MS);
+  });
+  it('past the call limit: 503 with Retry-After at once, without calling the function; the slot frees when the call ends', async () => {
+    const limited = new grpc.Server();
+    limited.addService(loadGrpcDefinitions().authorization, extAuthzHandlers(gateway, pino({ level: 'silent' }), new GrpcCallLimit(1)));
+    const port = await listen(limited);
+    const Client = grpc.makeGenericClientConstructor(loadGrpcDefinitions().authorization as unknown as grpc.ServiceDefinition, 'Authorization');
+    const limitedClient = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as CheckClient;
+    const call = (req: CheckRequest): Promise<CheckResponse> =>
+      new Promise((resolve, reject) => {
+        limitedClient.Check(req, { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(err) : resolve(res as CheckResponse)));
+      });
+    try {
+      const holding = call(mapRequest('GET', '/slow')); // holds the only slot until its 200 ms timeout
+      await new Promise((r) => setTimeout(r, 50));
+      const refused = await call(mapRequest('GET', '/hello'));
+      expect(refused.denied_response?.status?.code).toBe(503);
+      expect(headerValues(refused.denied_response?.headers, 'retry-after').map((h) => h.value)).toEqual(['1']);
+      expect(jsonBody(refused)).toEqual({ message: 'the sidecar is at its limit of 1 concurrent gRPC requests; retry later' });
+      expect(received.map((r) => r.url)).toEqual(['/fn/slow']);
+      expect((await holding).denied_response?.status?.code).toBe(504);
+      expect((await call(mapRequest('GET', '/hello'))).denied_response?.status?.code).toBe(200);
+    } finally {
+      limitedClient.close();
+      limited.forceShutdown();
+    }
   });
 });
