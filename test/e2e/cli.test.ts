@@ -1,0 +1,33 @@
+/**
+ * The built CLI as an operator starts it: exit codes and what it says on stderr.
+ */
+import * as path from 'node:path';
+import { REPO_ROOT, spawnManaged } from './support/processes';
+
+const CLI = path.join(REPO_ROOT, 'dist', 'cli.js');
+const EXIT_TIMEOUT_MS = 10_000;
+
+async function runCli(args: readonly string[]): Promise<{ code: number | null; output: string }> {
+  const proc = spawnManaged('sidecar', process.execPath, [CLI, ...args]);
+  const timer = setTimeout(() => void proc.stop('SIGKILL'), EXIT_TIMEOUT_MS);
+  const code = await proc.exited;
+  clearTimeout(timer);
+  return { code, output: proc.output() };
+}
+
+describe('aws-lambda-sidecar command line', () => {
+  it('exits 2 when a value-taking flag is followed by another flag, and does not start', async () => {
+    const { code, output } = await runCli(['--config', '--grpc-listen', '127.0.0.1:0', '--http-listen', 'off']);
+    expect(code).toBe(2);
+    expect(output).toMatch(/--config.*ambiguous/);
+    expect(output).not.toContain('"msg":"listening"');
+  }, 20_000);
+
+  it('exits 2 for --help=yes and 0 for --help, printing the flags with their environment variables', async () => {
+    expect((await runCli(['--help=yes'])).code).toBe(2);
+    const help = await runCli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.output).toContain('--grpc-listen <value>');
+    expect(help.output).toContain('[SIDECAR_GRPC_LISTEN]');
+  }, 20_000);
+});
