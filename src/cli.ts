@@ -55,14 +55,16 @@ async function main(): Promise<void> {
     });
   } catch (err) {
     const e = err as SidecarError;
-    const config = e.code === ERROR_CODES.CONFIG_INVALID || e.code === ERROR_CODES.CONFIG_UNREADABLE;
     if (e.code === ERROR_CODES.CLI_INVALID) {
       process.stderr.write(`aws-lambda-sidecar: ${e.message}\n`);
       process.exit(2);
     }
+    const config = e.code === ERROR_CODES.CONFIG_INVALID || e.code === ERROR_CODES.CONFIG_UNREADABLE;
     logger.fatal({ code: e.code ?? 'ERR_STARTUP' }, config ? `refusing to start: ${e.message}` : `cannot start: ${e.message}`);
     logger.flush();
-    process.stderr.write(`aws-lambda-sidecar: ${config ? 'invalid routes: ' : ''}${e.message}\n`);
+    // An unreadable file says so itself ("cannot read routes file ..."): it is not "invalid routes".
+    const what = e.code === ERROR_CODES.CONFIG_INVALID ? 'invalid routes: ' : '';
+    process.stderr.write(`aws-lambda-sidecar: ${what}${e.message}${e.code === undefined ? '' : ` (${e.code})`}\n`);
     process.exitCode = 1;
     setTimeout(() => process.exit(1), 100).unref();
     return;

@@ -30,4 +30,12 @@ describe('aws-lambda-sidecar command line', () => {
     expect(help.output).toContain('--grpc-listen <value>');
     expect(help.output).toContain('[SIDECAR_GRPC_LISTEN]');
   }, 20_000);
+
+  it('says it cannot read a missing routes file (ERR_CONFIG_UNREADABLE), not "invalid routes", and exits 1', async () => {
+    const missing = path.join(REPO_ROOT, 'no-such-dir', 'routes.yaml');
+    const { code, output } = await runCli(['--config', missing, '--grpc-listen', '127.0.0.1:0', '--http-listen', 'off']);
+    expect(code).toBe(1);
+    expect(output).toContain(`aws-lambda-sidecar: cannot read routes file ${missing}: ENOENT (ERR_CONFIG_UNREADABLE)`);
+    expect(output).not.toContain('invalid routes');
+  }, 20_000);
 });

@@ -47,6 +47,12 @@ function isTrusted(list: BlockList, address: string | undefined): boolean {
   return list.check(v4mapped, isIPv4(v4mapped) ? 'ipv4' : 'ipv6');
 }
 
+/** nginx's / Envoy's `x-request-id`, for the log lines about this request. */
+function requestIdOf(req: http.IncomingMessage): string | undefined {
+  const id = req.headers['x-request-id'];
+  return typeof id === 'string' && id !== '' ? id : undefined;
+}
+
 function send(res: http.ServerResponse, answer: LambdaResponse, headOnly: boolean): void {
   if (res.headersSent || res.destroyed) return;
   const flat: string[] = [];
@@ -120,8 +126,10 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
     try {
       routed = gateway.route({ method, path, host }, routeHint);
     } catch (err) {
+      const e = asSidecarError(err);
+      log.warn({ route: routeHint, code: e.code, status: e.status, requestId: requestIdOf(req) }, e.message);
       req.resume();
-      send(res, errorResponse(asSidecarError(err)), method === 'HEAD');
+      send(res, errorResponse(e), method === 'HEAD');
       return;
     }
     if (routed === undefined || routed.target === null) {
