@@ -6,7 +6,7 @@
 import * as http from 'node:http';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
-import { asSidecarError, ERROR_CODES, SidecarError, sidecarError } from '../../errors';
+import { asSidecarError, ERROR_CODES, ErrorCode, SidecarError, sidecarError } from '../../errors';
 import type { Gateway, RoutedRequest } from '../../gateway';
 import { errorResponse } from '../../invoke/error-response';
 import { HeaderList, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
@@ -94,7 +94,28 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
 export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOptions): http.Server {
   const trusted = trustedProxyList(opts.trustedProxies);
 
+  const logRequests = log.isLevelEnabled('debug');
+
+  /** What the request line reports; filled in as the request goes. */
+  interface Outcome {
+    route: string | undefined;
+    code: ErrorCode | undefined;
+  }
+
+  /** One debug line per finished request (README "Logs"), whether answered or cut. */
+  const logWhenDone = (req: http.IncomingMessage, res: http.ServerResponse, outcome: Outcome): void => {
+    const startedMs = performance.now();
+    res.once('close', () => {
+      const status = res.headersSent ? res.statusCode : undefined;
+      const code = outcome.code ?? (res.writableFinished ? undefined : ERROR_CODES.CLIENT_GONE);
+      const durationMs = Math.round((performance.now() - startedMs) * 10) / 10;
+      log.debug({ door: 'http', route: outcome.route, status, code, durationMs, requestId: requestIdOf(req) }, 'request');
+    });
+  };
+
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const outcome: Outcome = { route: undefined, code: undefined };
+    if (logRequests) logWhenDone(req, res, outcome);
     const target = req.url ?? '/';
     const { path, query } = splitPathAndQuery(target);
     if (path === HEALTH_PATH || path === `${RESERVED_PREFIX}healthz`) {
@@ -127,11 +148,14 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
       routed = gateway.route({ method, path, host }, routeHint);
     } catch (err) {
       const e = asSidecarError(err);
+      outcome.route = routeHint;
+      outcome.code = e.code;
       log.warn({ route: routeHint, code: e.code, status: e.status, requestId: requestIdOf(req) }, e.message);
       req.resume();
       send(res, errorResponse(e), method === 'HEAD');
       return;
     }
+    outcome.route = routed?.routeId;
     if (routed === undefined || routed.target === null) {
       routed?.done();
       req.resume();
@@ -154,9 +178,11 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
       send(res, answer, method === 'HEAD');
     } catch (err) {
       const e: SidecarError = asSidecarError(err);
+      outcome.code = e.code;
       if (e.code === ERROR_CODES.CLIENT_GONE) return;
-      if (e.code === ERROR_CODES.INTERNAL) log.error({ route: routed.routeId, code: e.code, err: e.cause }, 'internal error');
-      else log.warn({ route: routed.routeId, code: e.code, status: e.status }, e.message);
+      const requestId = requestIdOf(req);
+      if (e.code === ERROR_CODES.INTERNAL) log.error({ route: routed.routeId, code: e.code, err: e.cause, requestId }, 'internal error');
+      else log.warn({ route: routed.routeId, code: e.code, status: e.status, requestId }, e.message);
       // A refused body may still be arriving: answer and close rather than read it.
       if (e.code === ERROR_CODES.BODY_TOO_LARGE) res.setHeader('connection', 'close');
       send(res, errorResponse(e), method === 'HEAD');
@@ -167,7 +193,7 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
 
   const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
-      log.error({ err }, 'http front failed');
+      log.error({ err, requestId: requestIdOf(req) }, 'http front failed');
       if (!res.headersSent) json(res, 500, { message: 'internal error' });
       else res.destroy();
     });
