@@ -10,7 +10,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ERROR_CODES, sidecarError } from './errors';
 import { LOG_LEVELS, LogLevel } from './logger';
 import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_GRPC_LISTEN, DEFAULT_HTTP_LISTEN, parseListenAddress } from './server';
-import { DEFAULT_TRUSTED_PROXIES } from './fronts/http/http-front';
+import { DEFAULT_REQUEST_IDLE_TIMEOUT_MS, DEFAULT_TRUSTED_PROXIES } from './fronts/http/http-front';
 
 interface FlagSpec<T> {
   /** The flag without its dashes: `grpc-listen` for `--grpc-listen`. */
@@ -62,6 +62,7 @@ export const FLAGS = {
   httpListen: { flag: 'http-listen', env: 'SIDECAR_HTTP_LISTEN', type: 'string', default: DEFAULT_HTTP_LISTEN as string | undefined, parse: listenAddress, help: `HTTP front (/healthz, routes for nginx), host:port or "off" (default ${DEFAULT_HTTP_LISTEN})` },
   logLevel: { flag: 'log-level', env: 'SIDECAR_LOG_LEVEL', type: 'string', default: 'info' as LogLevel, parse: logLevel, help: `${LOG_LEVELS.join('|')} (default info)` },
   drainTimeoutMs: { flag: 'drain-timeout-ms', env: 'SIDECAR_DRAIN_TIMEOUT_MS', type: 'string', default: DEFAULT_DRAIN_TIMEOUT_MS, parse: milliseconds, help: `how long SIGTERM waits for in-flight requests (default ${DEFAULT_DRAIN_TIMEOUT_MS})` },
+  requestIdleTimeoutMs: { flag: 'request-idle-timeout-ms', env: 'SIDECAR_REQUEST_IDLE_TIMEOUT_MS', type: 'string', default: DEFAULT_REQUEST_IDLE_TIMEOUT_MS, parse: milliseconds, help: `HTTP front: how long a client may pause while sending headers or body before 408 and close; 0 disables (default ${DEFAULT_REQUEST_IDLE_TIMEOUT_MS})` },
   trustedProxies: { flag: 'trusted-proxies', env: 'SIDECAR_TRUSTED_PROXIES', type: 'string', default: DEFAULT_TRUSTED_PROXIES as readonly string[], parse: commaList, help: `comma-separated CIDRs whose X-Forwarded-Host / x-lambda-route the HTTP front believes (default ${DEFAULT_TRUSTED_PROXIES.join(',')})` },
   help: { flag: 'help', type: 'boolean', default: false, parse: flagPresent, help: 'print this help' },
   version: { flag: 'version', type: 'boolean', default: false, parse: flagPresent, help: 'print the version' },

@@ -51,6 +51,7 @@ async function main(): Promise<void> {
       httpListen: opts.httpListen,
       trustedProxies: opts.trustedProxies,
       drainTimeoutMs: opts.drainTimeoutMs,
+      requestIdleTimeoutMs: opts.requestIdleTimeoutMs,
       logger,
     });
   } catch (err) {

@@ -31,6 +31,8 @@ export const ERROR_CODES = {
   UPSTREAM_RESET: 'ERR_UPSTREAM_RESET',
   /** The function's answer cannot be relayed (too large, or not representable by the front). */
   UPSTREAM_RESPONSE: 'ERR_UPSTREAM_RESPONSE',
+  /** The client stopped sending its request (headers or body) for longer than the idle timeout. */
+  REQUEST_TIMEOUT: 'ERR_REQUEST_TIMEOUT',
   /** The client went away before the answer was ready. */
   CLIENT_GONE: 'ERR_CLIENT_GONE',
   /** A bug or an unexpected failure inside the sidecar. */
@@ -74,6 +76,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze
   ERR_UPSTREAM_TLS: 502,
   ERR_UPSTREAM_RESET: 502,
   ERR_UPSTREAM_RESPONSE: 502,
+  ERR_REQUEST_TIMEOUT: 408,
   ERR_CLIENT_GONE: 499,
   ERR_INTERNAL: 500,
 });

@@ -83,6 +83,8 @@ export interface SidecarOptions {
   readonly trustedProxies?: readonly string[];
   readonly drainTimeoutMs?: number;
   readonly maxGrpcMessageBytes?: number;
+  /** HTTP front: how long a client may pause while sending a request (DEFAULT_REQUEST_IDLE_TIMEOUT_MS). */
+  readonly requestIdleTimeoutMs?: number;
 
   readonly logger: Logger;
 }
@@ -198,6 +200,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
       httpServer = createHttpFront(gateway, log, {
         trustedProxies: opts.trustedProxies ?? DEFAULT_TRUSTED_PROXIES,
         isReady: () => health.isServing,
+        requestIdleTimeoutMs: opts.requestIdleTimeoutMs,
       });
       httpAddress = formatAddress(host, await listenHttp(httpServer, host, port));
     }
