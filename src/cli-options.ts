@@ -8,7 +8,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ERROR_CODES, sidecarError } from './errors';
-import { LOG_LEVELS, LogLevel } from './logger';
+import { DEFAULT_LOG_BUFFER_BYTES, LOG_LEVELS, LogLevel } from './logger';
 import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_GRPC_LISTEN, DEFAULT_HTTP_LISTEN, parseListenAddress } from './server';
 import { DEFAULT_REQUEST_IDLE_TIMEOUT_MS, DEFAULT_TRUSTED_PROXIES } from './fronts/http/http-front';
 
@@ -46,6 +46,12 @@ const milliseconds = (raw: string, name: string): number => {
   return value;
 };
 
+const positiveBytes = (raw: string, name: string): number => {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value === 0) throw cliError(`${name}: expected a positive whole number of bytes, got "${raw}"`);
+  return value;
+};
+
 const logLevel = (raw: string, name: string): LogLevel => {
   if (!(LOG_LEVELS as readonly string[]).includes(raw)) throw cliError(`${name}: expected one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
   return raw as LogLevel;
@@ -61,6 +67,7 @@ export const FLAGS = {
   grpcListen: { flag: 'grpc-listen', env: 'SIDECAR_GRPC_LISTEN', type: 'string', default: DEFAULT_GRPC_LISTEN as string | undefined, parse: listenAddress, help: `ext_proc, ext_authz and grpc.health.v1 listener, host:port or "off" (default ${DEFAULT_GRPC_LISTEN})` },
   httpListen: { flag: 'http-listen', env: 'SIDECAR_HTTP_LISTEN', type: 'string', default: DEFAULT_HTTP_LISTEN as string | undefined, parse: listenAddress, help: `HTTP front (/healthz, routes for nginx), host:port or "off" (default ${DEFAULT_HTTP_LISTEN})` },
   logLevel: { flag: 'log-level', env: 'SIDECAR_LOG_LEVEL', type: 'string', default: 'info' as LogLevel, parse: logLevel, help: `${LOG_LEVELS.join('|')} (default info)` },
+  logBufferBytes: { flag: 'log-buffer-bytes', env: 'SIDECAR_LOG_BUFFER_BYTES', type: 'string', default: DEFAULT_LOG_BUFFER_BYTES, parse: positiveBytes, help: `log bytes held while stdout does not keep up; further lines are dropped (default ${DEFAULT_LOG_BUFFER_BYTES})` },
   drainTimeoutMs: { flag: 'drain-timeout-ms', env: 'SIDECAR_DRAIN_TIMEOUT_MS', type: 'string', default: DEFAULT_DRAIN_TIMEOUT_MS, parse: milliseconds, help: `how long SIGTERM waits for in-flight requests (default ${DEFAULT_DRAIN_TIMEOUT_MS})` },
   requestIdleTimeoutMs: { flag: 'request-idle-timeout-ms', env: 'SIDECAR_REQUEST_IDLE_TIMEOUT_MS', type: 'string', default: DEFAULT_REQUEST_IDLE_TIMEOUT_MS, parse: milliseconds, help: `HTTP front: how long a client may pause while sending headers or body before 408 and close; 0 disables (default ${DEFAULT_REQUEST_IDLE_TIMEOUT_MS})` },
   trustedProxies: { flag: 'trusted-proxies', env: 'SIDECAR_TRUSTED_PROXIES', type: 'string', default: DEFAULT_TRUSTED_PROXIES as readonly string[], parse: commaList, help: `comma-separated CIDRs whose X-Forwarded-Host / x-lambda-route the HTTP front believes (default ${DEFAULT_TRUSTED_PROXIES.join(',')})` },

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { CliOptions, parseCli, usage } from './cli-options';
 import { createStore } from './config/stores/store-spec';
 import { ERROR_CODES, SidecarError } from './errors';
-import { createLogger } from './logger';
+import { createLogger, LOG_FLUSH_TIMEOUT_MS, StdoutDestination } from './logger';
 import { RunningSidecar, startSidecar } from './server';
 
 function version(): string {
@@ -37,7 +37,12 @@ async function main(): Promise<void> {
     process.stdout.write(`${version()}\n`);
     return;
   }
-  const logger = createLogger(opts.logLevel);
+  const stdout = new StdoutDestination(1, opts.logBufferBytes);
+  const logger = createLogger(opts.logLevel, stdout);
+  /** Exits once the log lines so far are out, or after LOG_FLUSH_TIMEOUT_MS: never blocks on stdout. */
+  const exit = (code: number): void => {
+    void stdout.drain(LOG_FLUSH_TIMEOUT_MS).then(() => process.exit(code));
+  };
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (bug): kept running'));
   process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception (bug): kept running'));
 
@@ -62,12 +67,10 @@ async function main(): Promise<void> {
     }
     const config = e.code === ERROR_CODES.CONFIG_INVALID || e.code === ERROR_CODES.CONFIG_UNREADABLE;
     logger.fatal({ code: e.code ?? 'ERR_STARTUP' }, config ? `refusing to start: ${e.message}` : `cannot start: ${e.message}`);
-    logger.flush();
     // An unreadable file says so itself ("cannot read routes file ..."): it is not "invalid routes".
     const what = e.code === ERROR_CODES.CONFIG_INVALID ? 'invalid routes: ' : '';
     process.stderr.write(`aws-lambda-sidecar: ${what}${e.message}${e.code === undefined ? '' : ` (${e.code})`}\n`);
-    process.exitCode = 1;
-    setTimeout(() => process.exit(1), 100).unref();
+    exit(1);
     return;
   }
   const running = sidecar;
@@ -75,19 +78,14 @@ async function main(): Promise<void> {
   const stop = (signal: NodeJS.Signals): void => {
     if (++signals > 1) {
       logger.warn({ signal }, 'second signal: exiting without waiting');
-      logger.flush();
       process.exit(1);
     }
     logger.info({ signal }, 'shutting down');
     running.close().then(
-      () => {
-        logger.flush();
-        process.exit(0);
-      },
+      () => exit(0),
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
-        logger.flush();
-        process.exit(1);
+        exit(1);
       },
     );
   };
