@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   UPSTREAM_RESPONSE: 'ERR_UPSTREAM_RESPONSE',
   /** The client stopped sending its request (headers or body) for longer than the idle timeout. */
   REQUEST_TIMEOUT: 'ERR_REQUEST_TIMEOUT',
+  /** The sidecar is draining (SIGTERM): it answers no new request. */
+  DRAINING: 'ERR_DRAINING',
   /** The client went away before the answer was ready. */
   CLIENT_GONE: 'ERR_CLIENT_GONE',
   /** A bug or an unexpected failure inside the sidecar. */
@@ -77,6 +79,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze
   ERR_UPSTREAM_RESET: 502,
   ERR_UPSTREAM_RESPONSE: 502,
   ERR_REQUEST_TIMEOUT: 408,
+  ERR_DRAINING: 503,
   ERR_CLIENT_GONE: 499,
   ERR_INTERNAL: 500,
 });

@@ -15,7 +15,7 @@ import { createAdminApi } from './fronts/admin/admin-api';
 import { extProcHandlers } from './fronts/ext-proc/ext-proc-service';
 import { loadGrpcDefinitions } from './fronts/grpc-definitions';
 import { healthHandlers, HealthState } from './fronts/health';
-import { createHttpFront, DEFAULT_TRUSTED_PROXIES } from './fronts/http/http-front';
+import { createHttpFront, DEFAULT_TRUSTED_PROXIES, HttpFront } from './fronts/http/http-front';
 import { Gateway, TargetTable } from './gateway';
 import { createTarget, DispatcherRegistry, LambdaTarget } from './invoke/target';
 import { LiveRoutes } from './routing/live-routes';
@@ -169,7 +169,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
 
   let grpcServer: grpc.Server | undefined;
   let grpcAddress: string | undefined;
-  let httpServer: http.Server | undefined;
+  let httpFront: HttpFront | undefined;
   let httpAddress: string | undefined;
   let adminServer: http.Server | undefined;
   let adminAddress: string | undefined;
@@ -197,12 +197,12 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
     }
     if (opts.httpListen !== undefined) {
       const { host, port } = parseListenAddress(opts.httpListen, '--http-listen');
-      httpServer = createHttpFront(gateway, log, {
+      httpFront = createHttpFront(gateway, log, {
         trustedProxies: opts.trustedProxies ?? DEFAULT_TRUSTED_PROXIES,
         isReady: () => health.isServing,
         requestIdleTimeoutMs: opts.requestIdleTimeoutMs,
       });
-      httpAddress = formatAddress(host, await listenHttp(httpServer, host, port));
+      httpAddress = formatAddress(host, await listenHttp(httpFront.server, host, port));
     }
     if (opts.adminListen !== undefined) {
       const { host, port } = parseListenAddress(opts.adminListen, '--admin-listen');
@@ -211,7 +211,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
     }
   } catch (err) {
     grpcServer?.forceShutdown();
-    httpServer?.close();
+    httpFront?.server.close();
     adminServer?.close();
     await opts.store.close();
     await registry.closeAll();
@@ -236,7 +236,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
           resolve();
         });
       });
-      await Promise.all([grpcDone, closeHttp(httpServer, drainTimeoutMs), closeHttp(adminServer, drainTimeoutMs)]);
+      await Promise.all([grpcDone, httpFront?.drain(drainTimeoutMs), closeHttp(adminServer, drainTimeoutMs)]);
       await opts.store.close();
       await registry.closeAll();
       log.info('stopped');

@@ -135,7 +135,17 @@ function readBody(req: http.IncomingMessage, limit: number, idleMs: number): Pro
   });
 }
 
-export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOptions): http.Server {
+export interface HttpFront {
+  readonly server: http.Server;
+  /**
+   * Shutdown: new routed requests get 503 ERR_DRAINING and /healthz 503 (the listener stays open
+   * so health checkers see it), in-flight requests finish; then the listener closes. After
+   * `timeoutMs` whatever is still open is cut.
+   */
+  drain(timeoutMs: number): Promise<void>;
+}
+
+export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOptions): HttpFront {
   const trusted = trustedProxyList(opts.trustedProxies);
   const idleMs = opts.requestIdleTimeoutMs ?? DEFAULT_REQUEST_IDLE_TIMEOUT_MS;
 
@@ -167,6 +177,11 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
     });
   };
 
+  /** Routed requests being answered; the drain closes the listener once it is 0. */
+  let inFlight = 0;
+  let draining = false;
+  let onIdle: (() => void) | undefined;
+
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const outcome: Outcome = { route: undefined, code: undefined };
     if (logRequests) logWhenDone(req, res, outcome);
@@ -178,6 +193,8 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
       else json(res, 503, { status: 'draining' });
       return;
     }
+    // While draining, tell keep-alive clients (nginx) to go elsewhere after this answer.
+    if (draining) res.setHeader('connection', 'close');
     if (path.startsWith(RESERVED_PREFIX)) {
       discardBody(req, res);
       json(res, 404, { message: `no sidecar endpoint at ${path}` });
@@ -199,6 +216,13 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
       if (typeof hint === 'string' && hint !== '') routeHint = hint;
     }
     const method = req.method ?? 'GET';
+    if (draining) {
+      const e = sidecarError(ERROR_CODES.DRAINING, 'the sidecar is shutting down: retry on another instance');
+      outcome.code = e.code;
+      discardBody(req, res);
+      send(res, errorResponse(e), method === 'HEAD');
+      return;
+    }
     let routed: RoutedRequest | undefined;
     try {
       routed = gateway.route({ method, path, host }, routeHint);
@@ -212,6 +236,21 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
       return;
     }
     outcome.route = routed?.routeId;
+    inFlight++;
+    try {
+      await answerRouted(req, res, routed, { method, path, query, host, headers }, outcome);
+    } finally {
+      if (--inFlight === 0) onIdle?.();
+    }
+  };
+
+  const answerRouted = async (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    routed: RoutedRequest | undefined,
+    { method, path, query, host, headers }: { method: string; path: string; query: string; host: string; headers: HeaderList },
+    outcome: Outcome,
+  ): Promise<void> => {
     if (routed === undefined || routed.target === null) {
       routed?.done();
       discardBody(req, res);
@@ -274,5 +313,25 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     else socket.destroy();
   });
-  return server;
+  const drain = (timeoutMs: number): Promise<void> => {
+    draining = true;
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        server.closeAllConnections();
+        resolve();
+      }, timeoutMs);
+      const closeListener = (): void => {
+        onIdle = undefined;
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        server.closeIdleConnections();
+      };
+      if (inFlight === 0) closeListener();
+      else onIdle = closeListener;
+    });
+  };
+
+  return { server, drain };
 }
