@@ -57,6 +57,7 @@ async function main(): Promise<void> {
       trustedProxies: opts.trustedProxies,
       drainTimeoutMs: opts.drainTimeoutMs,
       requestIdleTimeoutMs: opts.requestIdleTimeoutMs,
+      maxRoutes: opts.maxRoutes,
       logger,
     });
   } catch (err) {
