@@ -177,8 +177,8 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
     });
   };
 
-  /** Routed requests being answered; the drain closes the listener once it is 0. */
-  let inFlight = 0;
+  /** Routed requests being answered; the drain closes the listener once it is empty. */
+  const inFlight = new Set<http.ServerResponse>();
   let draining = false;
   let onIdle: (() => void) | undefined;
 
@@ -236,11 +236,12 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
       return;
     }
     outcome.route = routed?.routeId;
-    inFlight++;
+    inFlight.add(res);
     try {
       await answerRouted(req, res, routed, { method, path, query, host, headers }, outcome);
     } finally {
-      if (--inFlight === 0) onIdle?.();
+      inFlight.delete(res);
+      if (inFlight.size === 0) onIdle?.();
     }
   };
 
@@ -315,6 +316,10 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
   });
   const drain = (timeoutMs: number): Promise<void> => {
     draining = true;
+    // Every answer from now on ends its connection, so no keep-alive socket outlives the drain;
+    // a client with more to send opens a new connection and gets 503 (the listener stays open).
+    for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
+    server.closeIdleConnections();
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         server.closeAllConnections();
@@ -328,7 +333,7 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
         });
         server.closeIdleConnections();
       };
-      if (inFlight === 0) closeListener();
+      if (inFlight.size === 0) closeListener();
       else onIdle = closeListener;
     });
   };
