@@ -187,14 +187,14 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
     if (logRequests) logWhenDone(req, res, outcome);
     const target = req.url ?? '/';
     const { path, query } = splitPathAndQuery(target);
+    // While draining, tell keep-alive clients (nginx) to go elsewhere after this answer.
+    if (draining) res.setHeader('connection', 'close');
     if (path === HEALTH_PATH || path === `${RESERVED_PREFIX}healthz`) {
       discardBody(req, res);
       if (opts.isReady()) json(res, 200, { status: 'ok' });
       else json(res, 503, { status: 'draining' });
       return;
     }
-    // While draining, tell keep-alive clients (nginx) to go elsewhere after this answer.
-    if (draining) res.setHeader('connection', 'close');
     if (path.startsWith(RESERVED_PREFIX)) {
       discardBody(req, res);
       json(res, 404, { message: `no sidecar endpoint at ${path}` });
@@ -293,7 +293,7 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
     // The body is bounded by the idle timer above, not by a total: a large upload may take long.
     requestTimeout: 0,
     headersTimeout: idleMs,
-    connectionsCheckingInterval: Math.max(MIN_HEADERS_CHECK_INTERVAL_MS, Math.min(MAX_HEADERS_CHECK_INTERVAL_MS, Math.floor(idleMs / 4))),
+    connectionsCheckingInterval: idleMs === 0 ? MAX_HEADERS_CHECK_INTERVAL_MS : Math.max(MIN_HEADERS_CHECK_INTERVAL_MS, Math.min(MAX_HEADERS_CHECK_INTERVAL_MS, Math.floor(idleMs / 4))),
   }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       log.error({ err, requestId: requestIdOf(req) }, 'http front failed');

@@ -48,7 +48,7 @@ describe('HTTP front while draining', () => {
     let settled = false;
     void inFlight.finally(() => (settled = true));
     while (!settled) {
-      health.push(await request(h.httpPort, '/healthz'));
+      health.push(await request(h.httpPort, '/healthz', { headers: { connection: 'keep-alive' } }));
       fresh ??= await request(h.httpPort, '/slow', { headers: { 'x-request-id': 'during-drain' } });
       await new Promise((r) => setTimeout(r, 50));
     }
