@@ -8,6 +8,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ERROR_CODES, sidecarError } from './errors';
+import { DEFAULT_MAX_ROUTES_FILE_BYTES } from './config/routes-file';
 import { DEFAULT_LOG_BUFFER_BYTES, LOG_LEVELS, LogLevel } from './logger';
 import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_GRPC_LISTEN, DEFAULT_MAX_ROUTES, DEFAULT_HTTP_LISTEN, parseListenAddress } from './server';
 import { DEFAULT_REQUEST_IDLE_TIMEOUT_MS, DEFAULT_TRUSTED_PROXIES } from './fronts/http/http-front';
@@ -73,6 +74,7 @@ export const FLAGS = {
   drainTimeoutMs: { flag: 'drain-timeout-ms', env: 'SIDECAR_DRAIN_TIMEOUT_MS', type: 'string', default: DEFAULT_DRAIN_TIMEOUT_MS, parse: milliseconds, help: `how long SIGTERM waits for in-flight requests (default ${DEFAULT_DRAIN_TIMEOUT_MS})` },
   requestIdleTimeoutMs: { flag: 'request-idle-timeout-ms', env: 'SIDECAR_REQUEST_IDLE_TIMEOUT_MS', type: 'string', default: DEFAULT_REQUEST_IDLE_TIMEOUT_MS, parse: milliseconds, help: `HTTP front: how long a client may pause while sending headers or body before 408 and close; 0 disables (default ${DEFAULT_REQUEST_IDLE_TIMEOUT_MS})` },
   maxRoutes: { flag: 'max-routes', env: 'SIDECAR_MAX_ROUTES', type: 'string', default: DEFAULT_MAX_ROUTES, parse: positiveCount, help: `most routes in force; more are refused at start and on a reload (default ${DEFAULT_MAX_ROUTES})` },
+  maxRoutesFileBytes: { flag: 'max-routes-file-bytes', env: 'SIDECAR_MAX_ROUTES_FILE_BYTES', type: 'string', default: DEFAULT_MAX_ROUTES_FILE_BYTES, parse: positiveBytes, help: `largest routes file read (file store); a larger one is refused before parsing (default ${DEFAULT_MAX_ROUTES_FILE_BYTES})` },
   trustedProxies: { flag: 'trusted-proxies', env: 'SIDECAR_TRUSTED_PROXIES', type: 'string', default: DEFAULT_TRUSTED_PROXIES as readonly string[], parse: commaList, help: `comma-separated CIDRs whose X-Forwarded-Host / x-lambda-route the HTTP front believes (default ${DEFAULT_TRUSTED_PROXIES.join(',')})` },
   help: { flag: 'help', type: 'boolean', default: false, parse: flagPresent, help: 'print this help' },
   version: { flag: 'version', type: 'boolean', default: false, parse: flagPresent, help: 'print the version' },

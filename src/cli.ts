@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   let sidecar: RunningSidecar;
   try {
     sidecar = await startSidecar({
-      store: createStore(opts.store, opts.configPath, logger),
+      store: createStore(opts.store, opts.configPath, logger, { maxRoutesFileBytes: opts.maxRoutesFileBytes }),
       adminListen: opts.adminListen,
       adminKey: opts.adminKey,
       grpcListen: opts.grpcListen,

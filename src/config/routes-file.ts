@@ -18,7 +18,7 @@ export const DEFAULT_MAX_ROUTES_FILE_BYTES = 2 * 1024 * 1024;
 export function parseRoutesDocument(text: string, source: string, maxBytes = DEFAULT_MAX_ROUTES_FILE_BYTES): readonly RouteConfig[] {
   const bytes = Buffer.byteLength(text);
   if (bytes > maxBytes) {
-    throw new ConfigError(`${source}: ${bytes} bytes is above the routes file limit of ${maxBytes} bytes (DEFAULT_MAX_ROUTES_FILE_BYTES; split the routes or use the etcd store)`);
+    throw new ConfigError(`${source}: ${bytes} bytes is above the routes file limit of ${maxBytes} bytes (--max-routes-file-bytes)`);
   }
   let doc: unknown;
   try {

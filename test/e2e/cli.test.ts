@@ -1,6 +1,8 @@
 /**
  * The built CLI as an operator starts it: exit codes and what it says on stderr.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPO_ROOT, spawnManaged } from './support/processes';
 
@@ -37,5 +39,14 @@ describe('aws-lambda-sidecar command line', () => {
     expect(code).toBe(1);
     expect(output).toContain(`aws-lambda-sidecar: cannot read routes file ${missing}: ENOENT (ERR_CONFIG_UNREADABLE)`);
     expect(output).not.toContain('invalid routes');
+  }, 20_000);
+
+  it('refuses to start on a routes file above --max-routes-file-bytes, naming the limit, and exits 1', async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-cli-')), 'routes.yaml');
+    fs.writeFileSync(file, `routes: []\n# ${'padding '.repeat(20)}\n`);
+    const { code, output } = await runCli(['--config', file, '--max-routes-file-bytes', '64', '--grpc-listen', '127.0.0.1:0', '--http-listen', 'off']);
+    expect(code).toBe(1);
+    expect(output).toMatch(/bytes is above the routes file limit of 64 bytes \(--max-routes-file-bytes\)/);
+    expect(output).not.toContain('"msg":"listening"');
   }, 20_000);
 });

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { stringify as toYaml } from 'yaml';
 import { ConfigError, ERROR_CODES } from '../../errors';
-import { parseRoutesDocument } from '../routes-file';
+import { DEFAULT_MAX_ROUTES_FILE_BYTES, parseRoutesDocument } from '../routes-file';
 import type { RouteConfig } from '../route-schema';
 import { RouteStore, SerialQueue } from './route-store';
 
@@ -33,13 +33,18 @@ export class FileRouteStore implements RouteStore {
   private settleTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
-  constructor(private readonly file: string, private readonly log?: Logger, private readonly pollIntervalMs = DEFAULT_POLL_INTERVAL_MS) {
+  constructor(
+    private readonly file: string,
+    private readonly log?: Logger,
+    private readonly pollIntervalMs = DEFAULT_POLL_INTERVAL_MS,
+    private readonly maxFileBytes = DEFAULT_MAX_ROUTES_FILE_BYTES,
+  ) {
     this.description = `file:${file}`;
   }
 
   async start(onChange: (routes: readonly RouteConfig[]) => void): Promise<readonly RouteConfig[]> {
     const text = this.read();
-    this.current = parseRoutesDocument(text, this.file);
+    this.current = parseRoutesDocument(text, this.file, this.maxFileBytes);
     this.currentHash = sha256(text);
     this.onChange = onChange;
     watchFile(this.file, { interval: this.pollIntervalMs, persistent: false }, () => this.scheduleReload());
@@ -80,7 +85,7 @@ export class FileRouteStore implements RouteStore {
     if (hash === this.currentHash) return;
     let routes: readonly RouteConfig[];
     try {
-      routes = parseRoutesDocument(text, this.file);
+      routes = parseRoutesDocument(text, this.file, this.maxFileBytes);
     } catch (err) {
       this.currentHash = hash; // report a bad version once, not at every poll
       this.log?.error({ code: (err as ConfigError).code, store: this.description }, `routes file change refused, keeping the last good routes: ${(err as Error).message}`);
