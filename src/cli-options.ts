@@ -1,52 +1,113 @@
 /**
- * Command line flags and environment variables → options. Flags win over environment variables.
+ * Command line flags and environment variables → options. Flags win over environment variables;
+ * an empty environment variable counts as unset.
+ *
+ * One table, `FLAGS`, drives `node:util` parseArgs (strict: unknown flags, a value-taking flag
+ * followed by another flag, and `--help=yes` are refused), the environment lookup and `--help`.
+ * Adding a flag is adding one entry; its parsed value appears in `CliOptions` under the entry's key.
  */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ERROR_CODES, sidecarError } from './errors';
-import { LOG_LEVELS, LogLevel } from './logger';
-import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_GRPC_LISTEN, DEFAULT_HTTP_LISTEN, parseListenAddress } from './server';
-import { DEFAULT_TRUSTED_PROXIES } from './fronts/http/http-front';
+import { DEFAULT_MAX_ROUTES_FILE_BYTES } from './config/routes-file';
+import { DEFAULT_LOG_BUFFER_BYTES, LOG_LEVELS, LogLevel } from './logger';
+import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_GRPC_LISTEN, DEFAULT_MAX_ROUTES, DEFAULT_HTTP_LISTEN, parseListenAddress } from './server';
+import { DEFAULT_ETCD_CALL_TIMEOUT_MS } from './config/stores/store-spec';
+import { DEFAULT_STREAM_IDLE_TIMEOUT_MS } from './fronts/ext-proc/ext-proc-service';
+import { DEFAULT_MAX_GRPC_CALLS } from './fronts/grpc-call-limit';
+import { DEFAULT_REQUEST_IDLE_TIMEOUT_MS, DEFAULT_TRUSTED_PROXIES } from './fronts/http/http-front';
+import { DEFAULT_MAX_BUFFERED_RESPONSE_BYTES, DEFAULT_MAX_INFLIGHT_REQUESTS } from './gateway';
+import { DEFAULT_MAX_RESPONSE_BYTES } from './invoke/target';
 
-export interface CliOptions {
-  readonly configPath: string | undefined;
-  readonly store: string | undefined;
-  readonly adminListen: string | undefined;
-  readonly adminKey: string | undefined;
-  readonly grpcListen: string | undefined;
-  readonly httpListen: string | undefined;
-  readonly logLevel: LogLevel;
-  readonly drainTimeoutMs: number;
-  readonly trustedProxies: readonly string[];
-  readonly help: boolean;
-  readonly version: boolean;
-  /** Validate the routes (--config or --store), list every problem, exit; listen on nothing. */
-  readonly check: boolean;
-}
-
-interface FlagSpec {
+interface FlagSpec<T> {
+  /** The flag without its dashes: `grpc-listen` for `--grpc-listen`. */
+  readonly flag: string;
   readonly env?: string;
-  readonly takesValue: boolean;
+  /** A boolean flag takes no value on the command line (`--help`, never `--help=yes`). */
+  readonly type: 'string' | 'boolean';
+  /** The value when neither the flag nor its environment variable is given. */
+  readonly default: T;
   readonly help: string;
+  /** Turns the given text (flag value or environment variable) into the option; throws ERR_CLI_INVALID. */
+  readonly parse: (raw: string, name: string) => T;
 }
 
-export const FLAGS: Readonly<Record<string, FlagSpec>> = {
-  '--config': { env: 'SIDECAR_CONFIG', takesValue: true, help: 'routes file (YAML or JSON) with a "routes:" list of APISIX route objects' },
-  '--store': { env: 'SIDECAR_STORE', takesValue: true, help: 'route store: file:<path> (default: the --config file, hot-reloaded) or etcd://host:port[,host:port]/prefix' },
-  '--admin-listen': { env: 'SIDECAR_ADMIN_LISTEN', takesValue: true, help: 'APISIX-compatible Admin API listener, host:port (default off)' },
-  '--admin-key': { env: 'SIDECAR_ADMIN_KEY', takesValue: true, help: 'X-API-KEY the Admin API requires (mandatory on a non-loopback address)' },
-  '--grpc-listen': { env: 'SIDECAR_GRPC_LISTEN', takesValue: true, help: `ext_proc, ext_authz and grpc.health.v1 listener, host:port or "off" (default ${DEFAULT_GRPC_LISTEN})` },
-  '--http-listen': { env: 'SIDECAR_HTTP_LISTEN', takesValue: true, help: `HTTP front (/healthz, routes for nginx), host:port or "off" (default ${DEFAULT_HTTP_LISTEN})` },
-  '--log-level': { env: 'SIDECAR_LOG_LEVEL', takesValue: true, help: `${LOG_LEVELS.join('|')} (default info)` },
-  '--drain-timeout-ms': { env: 'SIDECAR_DRAIN_TIMEOUT_MS', takesValue: true, help: `how long SIGTERM waits for in-flight requests (default ${DEFAULT_DRAIN_TIMEOUT_MS})` },
-  '--trusted-proxies': { env: 'SIDECAR_TRUSTED_PROXIES', takesValue: true, help: `comma-separated CIDRs whose X-Forwarded-Host / x-lambda-route the HTTP front believes (default ${DEFAULT_TRUSTED_PROXIES.join(',')})` },
-  '--check': { takesValue: false, help: 'validate the routes (--config file or --store), list every problem, exit 0 (valid) or 1; starts nothing' },
-  '--help': { takesValue: false, help: 'print this help' },
-  '--version': { takesValue: false, help: 'print the version' },
+function cliError(message: string): Error {
+  return sidecarError(ERROR_CODES.CLI_INVALID, message);
+}
+
+const text = (raw: string): string => raw;
+
+const flagPresent = (): boolean => true;
+
+/** `host:port` / `[v6]:port`, or `off` (undefined: the listener is disabled). */
+const listenAddress = (raw: string, name: string): string | undefined => {
+  if (raw === 'off') return undefined;
+  parseListenAddress(raw, name);
+  return raw;
 };
+
+const milliseconds = (raw: string, name: string): number => {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value)) throw cliError(`${name}: expected a whole number of milliseconds, got "${raw}"`);
+  return value;
+};
+
+const positiveWhole = (unit: string) => (raw: string, name: string): number => {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value === 0) throw cliError(`${name}: expected a positive whole number${unit}, got "${raw}"`);
+  return value;
+};
+const positiveBytes = positiveWhole(' of bytes');
+const positiveCount = positiveWhole('');
+
+/** The answer budget must hold the largest answer relayed, or that answer could never pass. */
+const responseBudgetBytes = (raw: string, name: string): number => {
+  const value = positiveBytes(raw, name);
+  if (value < DEFAULT_MAX_RESPONSE_BYTES) throw cliError(`${name}: must be at least ${DEFAULT_MAX_RESPONSE_BYTES} (the largest function answer relayed), got "${raw}"`);
+  return value;
+};
+
+const logLevel = (raw: string, name: string): LogLevel => {
+  if (!(LOG_LEVELS as readonly string[]).includes(raw)) throw cliError(`${name}: expected one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
+  return raw as LogLevel;
+};
+
+const commaList = (raw: string): readonly string[] => raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+
+export const FLAGS = {
+  configPath: { flag: 'config', env: 'SIDECAR_CONFIG', type: 'string', default: undefined as string | undefined, parse: text, help: 'routes file (YAML or JSON) with a "routes:" list of APISIX route objects' },
+  store: { flag: 'store', env: 'SIDECAR_STORE', type: 'string', default: undefined as string | undefined, parse: text, help: 'route store: file:<path> (default: the --config file, hot-reloaded) or etcd://host:port[,host:port]/prefix' },
+  adminListen: { flag: 'admin-listen', env: 'SIDECAR_ADMIN_LISTEN', type: 'string', default: undefined as string | undefined, parse: listenAddress, help: 'APISIX-compatible Admin API listener, host:port (default off)' },
+  adminKey: { flag: 'admin-key', env: 'SIDECAR_ADMIN_KEY', type: 'string', default: undefined as string | undefined, parse: text, help: 'X-API-KEY the Admin API requires (mandatory on a non-loopback address)' },
+  grpcListen: { flag: 'grpc-listen', env: 'SIDECAR_GRPC_LISTEN', type: 'string', default: DEFAULT_GRPC_LISTEN as string | undefined, parse: listenAddress, help: `ext_proc, ext_authz and grpc.health.v1 listener, host:port or "off" (default ${DEFAULT_GRPC_LISTEN})` },
+  httpListen: { flag: 'http-listen', env: 'SIDECAR_HTTP_LISTEN', type: 'string', default: DEFAULT_HTTP_LISTEN as string | undefined, parse: listenAddress, help: `HTTP front (/healthz, routes for nginx), host:port or "off" (default ${DEFAULT_HTTP_LISTEN})` },
+  logLevel: { flag: 'log-level', env: 'SIDECAR_LOG_LEVEL', type: 'string', default: 'info' as LogLevel, parse: logLevel, help: `${LOG_LEVELS.join('|')} (default info)` },
+  logBufferBytes: { flag: 'log-buffer-bytes', env: 'SIDECAR_LOG_BUFFER_BYTES', type: 'string', default: DEFAULT_LOG_BUFFER_BYTES, parse: positiveBytes, help: `log bytes held while stdout does not keep up; further lines are dropped (default ${DEFAULT_LOG_BUFFER_BYTES})` },
+  drainTimeoutMs: { flag: 'drain-timeout-ms', env: 'SIDECAR_DRAIN_TIMEOUT_MS', type: 'string', default: DEFAULT_DRAIN_TIMEOUT_MS, parse: milliseconds, help: `how long SIGTERM waits for in-flight requests (default ${DEFAULT_DRAIN_TIMEOUT_MS})` },
+  requestIdleTimeoutMs: { flag: 'request-idle-timeout-ms', env: 'SIDECAR_REQUEST_IDLE_TIMEOUT_MS', type: 'string', default: DEFAULT_REQUEST_IDLE_TIMEOUT_MS, parse: milliseconds, help: `HTTP front: how long a client may pause while sending headers or body before 408 and close; 0 disables (default ${DEFAULT_REQUEST_IDLE_TIMEOUT_MS})` },
+  maxRoutes: { flag: 'max-routes', env: 'SIDECAR_MAX_ROUTES', type: 'string', default: DEFAULT_MAX_ROUTES, parse: positiveCount, help: `most routes in force; more are refused at start and on a reload (default ${DEFAULT_MAX_ROUTES})` },
+  maxRoutesFileBytes: { flag: 'max-routes-file-bytes', env: 'SIDECAR_MAX_ROUTES_FILE_BYTES', type: 'string', default: DEFAULT_MAX_ROUTES_FILE_BYTES, parse: positiveBytes, help: `largest routes file read (file store); a larger one is refused before parsing (default ${DEFAULT_MAX_ROUTES_FILE_BYTES})` },
+  maxInflightRequests: { flag: 'max-inflight-requests', env: 'SIDECAR_MAX_INFLIGHT_REQUESTS', type: 'string', default: DEFAULT_MAX_INFLIGHT_REQUESTS, parse: positiveCount, help: `requests in flight at once, all fronts together; more get 503 + Retry-After (default ${DEFAULT_MAX_INFLIGHT_REQUESTS})` },
+  maxBufferedResponseBytes: { flag: 'max-buffered-response-bytes', env: 'SIDECAR_MAX_BUFFERED_RESPONSE_BYTES', type: 'string', default: DEFAULT_MAX_BUFFERED_RESPONSE_BYTES, parse: responseBudgetBytes, help: `function-answer bytes buffered at once, all requests together; an answer past it gets 503 (default ${DEFAULT_MAX_BUFFERED_RESPONSE_BYTES}, at least ${DEFAULT_MAX_RESPONSE_BYTES})` },
+  maxGrpcCalls: { flag: 'max-grpc-calls', env: 'SIDECAR_MAX_GRPC_CALLS', type: 'string', default: DEFAULT_MAX_GRPC_CALLS, parse: positiveCount, help: `open ext_proc streams plus ext_authz calls at once; more get 503 + Retry-After (default ${DEFAULT_MAX_GRPC_CALLS})` },
+  streamIdleTimeoutMs: { flag: 'stream-idle-timeout-ms', env: 'SIDECAR_STREAM_IDLE_TIMEOUT_MS', type: 'string', default: DEFAULT_STREAM_IDLE_TIMEOUT_MS, parse: positiveCount, help: `how long an ext_proc stream may wait for Envoy's next message (default ${DEFAULT_STREAM_IDLE_TIMEOUT_MS})` },
+  etcdTimeoutMs: { flag: 'etcd-timeout-ms', env: 'SIDECAR_ETCD_TIMEOUT_MS', type: 'string', default: DEFAULT_ETCD_CALL_TIMEOUT_MS, parse: positiveCount, help: `bound on each etcd call (Admin API writes, reads at start and on resync), one attempt (default ${DEFAULT_ETCD_CALL_TIMEOUT_MS})` },
+  trustedProxies: { flag: 'trusted-proxies', env: 'SIDECAR_TRUSTED_PROXIES', type: 'string', default: DEFAULT_TRUSTED_PROXIES as readonly string[], parse: commaList, help: `comma-separated CIDRs whose X-Forwarded-Host / x-lambda-route the HTTP front believes (default ${DEFAULT_TRUSTED_PROXIES.join(',')})` },
+  check: { flag: 'check', type: 'boolean', default: false, parse: flagPresent, help: 'validate the routes (--config file or --store), list every problem, exit 0 (valid) or 1; starts nothing' },
+  help: { flag: 'help', type: 'boolean', default: false, parse: flagPresent, help: 'print this help' },
+  version: { flag: 'version', type: 'boolean', default: false, parse: flagPresent, help: 'print the version' },
+} as const satisfies Record<string, FlagSpec<unknown>>;
+
+type Flags = typeof FLAGS;
+export type CliOptions = { readonly [K in keyof Flags]: ReturnType<Flags[K]['parse']> | Flags[K]['default'] };
+
+const FLAG_ENTRIES = Object.entries(FLAGS) as Array<[keyof Flags, FlagSpec<unknown>]>;
 
 export function usage(): string {
   const lines = ['Usage: aws-lambda-sidecar --config <routes.yaml> [options]', '', 'Options (environment variable in brackets; flags win):'];
-  for (const [flag, spec] of Object.entries(FLAGS)) {
-    lines.push(`  ${(flag + (spec.takesValue ? ' <value>' : '')).padEnd(28)} ${spec.help}${spec.env ? ` [${spec.env}]` : ''}`);
+  for (const [, spec] of FLAG_ENTRIES) {
+    const env = 'env' in spec && spec.env !== undefined ? ` [${spec.env}]` : '';
+    lines.push(`  ${`--${spec.flag}${spec.type === 'string' ? ' <value>' : ''}`.padEnd(28)} ${spec.help}${env}`);
   }
   return lines.join('\n');
 }
@@ -56,71 +117,37 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
-function listen(value: string | undefined, fallback: string, flag: string): string | undefined {
-  const v = value ?? fallback;
-  if (v === 'off') return undefined;
-  parseListenAddress(v, flag);
-  return v;
+const PARSE_ARGS_OPTIONS: NonNullable<ParseArgsConfig['options']> = Object.fromEntries(FLAG_ENTRIES.map(([, spec]) => [spec.flag, { type: spec.type }]));
+
+function parseFlags(argv: readonly string[]): Record<string, string | boolean | undefined> {
+  try {
+    return parseArgs({ args: [...argv], options: PARSE_ARGS_OPTIONS, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    // parseArgs's messages name the flag and the fix ("To specify an option argument starting with a dash use --config=-XYZ").
+    throw cliError(`${(err as Error).message.replace(/\n/g, ' ')} (see --help)`);
+  }
 }
 
 export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliOptions {
-  const given = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const eq = arg.indexOf('=');
-    const name = arg.startsWith('--') && eq !== -1 ? arg.slice(0, eq) : arg;
-    const spec = FLAGS[name];
-    if (spec === undefined) throw sidecarError(ERROR_CODES.CLI_INVALID, `unknown argument "${arg}" (see --help)`);
-    if (!spec.takesValue) {
-      given.set(name, 'true');
-      continue;
-    }
-    const value = eq !== -1 && arg.startsWith('--') ? arg.slice(eq + 1) : argv[++i];
-    if (value === undefined || value === '') throw sidecarError(ERROR_CODES.CLI_INVALID, `${name} needs a value`);
-    given.set(name, value);
+  const given = parseFlags(argv);
+  const values: Record<string, unknown> = {};
+  for (const [key, spec] of FLAG_ENTRIES) {
+    const name = `--${spec.flag}`;
+    const fromFlag = given[spec.flag];
+    if (fromFlag === '') throw cliError(`${name} needs a value`);
+    const fromEnv = spec.env === undefined || env[spec.env] === '' ? undefined : env[spec.env];
+    const raw = fromFlag === true ? 'true' : typeof fromFlag === 'string' ? fromFlag : fromEnv;
+    values[key] = raw === undefined ? spec.default : spec.parse(raw, fromFlag === undefined ? `${spec.env} (${name})` : name);
   }
-  const get = (flag: string): string | undefined => {
-    const envName = FLAGS[flag].env;
-    const fromEnv = envName === undefined ? undefined : env[envName];
-    return given.get(flag) ?? (fromEnv === '' ? undefined : fromEnv);
-  };
-  const logLevel = get('--log-level') ?? 'info';
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
-    throw sidecarError(ERROR_CODES.CLI_INVALID, `--log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  const opts = values as CliOptions;
+  if (opts.configPath === undefined && opts.store === undefined && !opts.help && !opts.version) {
+    throw cliError('--config <routes file> is required (or set SIDECAR_CONFIG, or give --store)');
   }
-  const drain = get('--drain-timeout-ms');
-  const drainTimeoutMs = drain === undefined ? DEFAULT_DRAIN_TIMEOUT_MS : Number(drain);
-  if (!Number.isInteger(drainTimeoutMs) || drainTimeoutMs < 0) {
-    throw sidecarError(ERROR_CODES.CLI_INVALID, `--drain-timeout-ms: expected a whole number of milliseconds, got "${drain}"`);
-  }
-  const help = given.has('--help');
-  const version = given.has('--version');
-  const configPath = get('--config');
-  const store = get('--store');
-  if (configPath === undefined && store === undefined && !help && !version) {
-    throw sidecarError(ERROR_CODES.CLI_INVALID, '--config <routes file> is required (or set SIDECAR_CONFIG, or give --store)');
-  }
-  const adminListen = get('--admin-listen');
-  const adminKey = get('--admin-key');
-  if (adminListen !== undefined && adminListen !== 'off') {
-    const { host } = parseListenAddress(adminListen, '--admin-listen');
-    if (adminKey === undefined && !isLoopback(host)) {
-      throw sidecarError(ERROR_CODES.CLI_INVALID, `--admin-listen ${adminListen} is not a loopback address: refusing to serve the Admin API there without --admin-key`);
+  if (opts.adminListen !== undefined) {
+    const { host } = parseListenAddress(opts.adminListen, '--admin-listen');
+    if (opts.adminKey === undefined && !isLoopback(host)) {
+      throw cliError(`--admin-listen ${opts.adminListen} is not a loopback address: refusing to serve the Admin API there without --admin-key`);
     }
   }
-  const proxies = get('--trusted-proxies');
-  return {
-    configPath,
-    store,
-    adminListen: adminListen === 'off' ? undefined : adminListen,
-    adminKey,
-    grpcListen: listen(get('--grpc-listen'), DEFAULT_GRPC_LISTEN, '--grpc-listen'),
-    httpListen: listen(get('--http-listen'), DEFAULT_HTTP_LISTEN, '--http-listen'),
-    logLevel: logLevel as LogLevel,
-    drainTimeoutMs,
-    trustedProxies: proxies === undefined ? DEFAULT_TRUSTED_PROXIES : proxies.split(',').map((s) => s.trim()).filter((s) => s !== ''),
-    help,
-    version,
-    check: given.has('--check'),
-  };
+  return opts;
 }

@@ -15,7 +15,7 @@ import { CliOptions, parseCli, usage } from './cli-options';
 import { runCheck } from './config/check';
 import { createStore } from './config/stores/store-spec';
 import { ERROR_CODES, SidecarError } from './errors';
-import { createLogger } from './logger';
+import { createLogger, LOG_FLUSH_TIMEOUT_MS, StdoutDestination } from './logger';
 import { RunningSidecar, startSidecar } from './server';
 
 function version(): string {
@@ -43,34 +43,45 @@ async function main(): Promise<void> {
     process.exitCode = await runCheck(opts.store, opts.configPath, process.stdout, process.stderr);
     return;
   }
-  const logger = createLogger(opts.logLevel);
+  const stdout = new StdoutDestination(1, opts.logBufferBytes);
+  const logger = createLogger(opts.logLevel, stdout);
+  /** Exits once the log lines so far are out, or after LOG_FLUSH_TIMEOUT_MS: never blocks on stdout. */
+  const exit = (code: number): void => {
+    void stdout.drain(LOG_FLUSH_TIMEOUT_MS).then(() => process.exit(code));
+  };
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (bug): kept running'));
   process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception (bug): kept running'));
 
   let sidecar: RunningSidecar;
   try {
     sidecar = await startSidecar({
-      store: createStore(opts.store, opts.configPath, logger),
+      store: createStore(opts.store, opts.configPath, logger, { maxRoutesFileBytes: opts.maxRoutesFileBytes, etcdCallTimeoutMs: opts.etcdTimeoutMs }),
       adminListen: opts.adminListen,
       adminKey: opts.adminKey,
       grpcListen: opts.grpcListen,
       httpListen: opts.httpListen,
       trustedProxies: opts.trustedProxies,
       drainTimeoutMs: opts.drainTimeoutMs,
+      requestIdleTimeoutMs: opts.requestIdleTimeoutMs,
+      maxRoutes: opts.maxRoutes,
+      maxInflightRequests: opts.maxInflightRequests,
+      maxBufferedResponseBytes: opts.maxBufferedResponseBytes,
+      maxGrpcCalls: opts.maxGrpcCalls,
+      streamIdleTimeoutMs: opts.streamIdleTimeoutMs,
       logger,
     });
   } catch (err) {
     const e = err as SidecarError;
-    const config = e.code === ERROR_CODES.CONFIG_INVALID || e.code === ERROR_CODES.CONFIG_UNREADABLE;
     if (e.code === ERROR_CODES.CLI_INVALID) {
       process.stderr.write(`aws-lambda-sidecar: ${e.message}\n`);
       process.exit(2);
     }
+    const config = e.code === ERROR_CODES.CONFIG_INVALID || e.code === ERROR_CODES.CONFIG_UNREADABLE;
     logger.fatal({ code: e.code ?? 'ERR_STARTUP' }, config ? `refusing to start: ${e.message}` : `cannot start: ${e.message}`);
-    logger.flush();
-    process.stderr.write(`aws-lambda-sidecar: ${config ? 'invalid routes: ' : ''}${e.message}\n`);
-    process.exitCode = 1;
-    setTimeout(() => process.exit(1), 100).unref();
+    // An unreadable file says so itself ("cannot read routes file ..."): it is not "invalid routes".
+    const what = e.code === ERROR_CODES.CONFIG_INVALID ? 'invalid routes: ' : '';
+    process.stderr.write(`aws-lambda-sidecar: ${what}${e.message}${e.code === undefined ? '' : ` (${e.code})`}\n`);
+    exit(1);
     return;
   }
   const running = sidecar;
@@ -78,19 +89,14 @@ async function main(): Promise<void> {
   const stop = (signal: NodeJS.Signals): void => {
     if (++signals > 1) {
       logger.warn({ signal }, 'second signal: exiting without waiting');
-      logger.flush();
       process.exit(1);
     }
     logger.info({ signal }, 'shutting down');
     running.close().then(
-      () => {
-        logger.flush();
-        process.exit(0);
-      },
+      () => exit(0),
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
-        logger.flush();
-        process.exit(1);
+        exit(1);
       },
     );
   };

@@ -44,12 +44,14 @@ export const ERROR_CODES = {
   OVERLOADED: 'ERR_OVERLOADED',
   /** The function's answer would take the sidecar past its buffered-answer byte budget. */
   RESPONSE_BUDGET: 'ERR_RESPONSE_BUDGET',
-  /** The sidecar is shutting down: the request was still waiting or running at the drain timeout. */
+  /** The sidecar is draining (SIGTERM): a new request is refused, one still waiting on the function at the drain timeout is cut. */
   DRAINING: 'ERR_DRAINING',
   /** An ext_proc stream waited longer than its idle timeout for Envoy's next message. */
   STREAM_IDLE: 'ERR_STREAM_IDLE',
   /** The sidecar holds its maximum of concurrent gRPC requests (ext_proc streams + ext_authz calls). */
   TOO_MANY_REQUESTS: 'ERR_TOO_MANY_REQUESTS',
+  /** The client stopped sending its request (headers or body) for longer than the idle timeout. */
+  REQUEST_TIMEOUT: 'ERR_REQUEST_TIMEOUT',
   /** The client went away before the answer was ready. */
   CLIENT_GONE: 'ERR_CLIENT_GONE',
   /** A bug or an unexpected failure inside the sidecar. */
@@ -101,6 +103,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze
   ERR_DRAINING: 503,
   ERR_STREAM_IDLE: 408,
   ERR_TOO_MANY_REQUESTS: 503,
+  ERR_REQUEST_TIMEOUT: 408,
   ERR_CLIENT_GONE: 499,
   ERR_INTERNAL: 500,
 });

@@ -11,6 +11,7 @@ import { ShutdownSwitch } from './invoke/shutdown-switch';
 import type { LambdaTarget } from './invoke/target';
 import type { LiveRoutes, RouteLease } from './routing/live-routes';
 import type { MatchInput } from './routing/route-table';
+import { wireFormUri } from './routing/uri-encoding';
 
 export type TargetTable = LiveRoutes<LambdaTarget | null>;
 
@@ -178,7 +179,8 @@ export class Gateway {
  * the request path starts with that prefix; otherwise send the function_uri path as it is.
  */
 function restFor(uris: readonly string[], path: string): string | undefined {
-  for (const uri of uris) {
+  for (const written of uris) {
+    const uri = wireFormUri(written);
     if (uri.endsWith('*') && path.startsWith(uri.slice(0, -1))) return path.slice(uri.length - 1);
   }
   return undefined;

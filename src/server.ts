@@ -9,14 +9,14 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { RouteConfig } from './config/route-schema';
 import type { RouteStore } from './config/stores/route-store';
-import { ERROR_CODES, SidecarError, sidecarError } from './errors';
+import { ConfigError, ERROR_CODES, SidecarError, sidecarError } from './errors';
 import { extAuthzHandlers } from './fronts/ext-authz/ext-authz-service';
 import { createAdminApi } from './fronts/admin/admin-api';
 import { DEFAULT_STREAM_IDLE_TIMEOUT_MS, extProcHandlers } from './fronts/ext-proc/ext-proc-service';
 import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit } from './fronts/grpc-call-limit';
 import { loadGrpcDefinitions } from './fronts/grpc-definitions';
 import { healthHandlers, HealthState } from './fronts/health';
-import { createHttpFront, DEFAULT_TRUSTED_PROXIES } from './fronts/http/http-front';
+import { createHttpFront, DEFAULT_TRUSTED_PROXIES, HttpFront } from './fronts/http/http-front';
 import { Gateway, TargetTable } from './gateway';
 import { createTarget, DispatcherRegistry, LambdaTarget } from './invoke/target';
 import { LiveRoutes } from './routing/live-routes';
@@ -30,6 +30,12 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
  * proxies (the connections then close gracefully, or are closed).
  */
 export const DRAIN_ANSWER_GRACE_MS = 500;
+/**
+ * Most routes in force. Measured with the CLI's 256 MB heap: a loaded route costs about 1.7 KB
+ * (validated object, table entry, invoke target; README "Limits"), so 10,000 routes hold about
+ * 17 MB and a reload, which holds the old and the new table at once, stays well inside the heap.
+ */
+export const DEFAULT_MAX_ROUTES = 10_000;
 /** Above the largest body Envoy may buffer (max_req_body_size defaults to 64 MiB) plus framing. */
 export const DEFAULT_MAX_GRPC_MESSAGE_BYTES = 80 * 1024 * 1024;
 
@@ -88,6 +94,8 @@ export interface SidecarOptions {
   readonly adminKey?: string;
   readonly trustedProxies?: readonly string[];
   readonly drainTimeoutMs?: number;
+  /** Routes refused above this count: at start (ERR_CONFIG_INVALID), on a reload (kept the last good ones). */
+  readonly maxRoutes?: number;
   readonly maxGrpcMessageBytes?: number;
   /** Requests in flight at once, all fronts together; above it 503 ERR_OVERLOADED (default DEFAULT_MAX_INFLIGHT_REQUESTS). */
   readonly maxInflightRequests?: number;
@@ -97,6 +105,8 @@ export interface SidecarOptions {
   readonly streamIdleTimeoutMs?: number;
   /** Open ext_proc streams plus ext_authz calls in flight, at most (DEFAULT_MAX_GRPC_CALLS). */
   readonly maxGrpcCalls?: number;
+  /** HTTP front: how long a client may pause while sending a request (DEFAULT_REQUEST_IDLE_TIMEOUT_MS). */
+  readonly requestIdleTimeoutMs?: number;
 
   readonly logger: Logger;
 }
@@ -191,8 +201,16 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
   const log = opts.logger;
   const registry = new DispatcherRegistry();
   let live: TargetTable | undefined;
+  const maxRoutes = opts.maxRoutes ?? DEFAULT_MAX_ROUTES;
+  const overLimit = (count: number): string | undefined =>
+    count > maxRoutes ? `${count} routes is above the limit of ${maxRoutes} (--max-routes)` : undefined;
   const initial = await opts.store.start((routes) => {
     if (live === undefined) return; // stores report changes only after start resolves
+    const refusal = overLimit(routes.length);
+    if (refusal !== undefined) {
+      log.error({ code: ERROR_CODES.CONFIG_INVALID, routes: routes.length, maxRoutes, store: opts.store.description }, `routes change refused, keeping the last good routes: ${refusal}`);
+      return;
+    }
     let table: RouteTable<LambdaTarget | null>;
     try {
       table = buildTable(routes, registry);
@@ -203,6 +221,11 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
     live.replace(table);
     log.info({ routes: routes.length, store: opts.store.description, version: live.version }, 'routes updated');
   });
+  const refusal = overLimit(initial.length);
+  if (refusal !== undefined) {
+    await opts.store.close();
+    throw new ConfigError(`${opts.store.description}: ${refusal}`);
+  }
   live = new LiveRoutes(buildTable(initial, registry), (old) => releaseTable(old, registry));
   log.info({ routes: initial.length, store: opts.store.description }, 'routes loaded');
   const gateway = new Gateway(live, {
@@ -215,7 +238,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
 
   let grpcServer: grpc.Server | undefined;
   let grpcAddress: string | undefined;
-  let httpServer: http.Server | undefined;
+  let httpFront: HttpFront | undefined;
   let httpAddress: string | undefined;
   let adminServer: http.Server | undefined;
   let adminAddress: string | undefined;
@@ -244,11 +267,12 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
     }
     if (opts.httpListen !== undefined) {
       const { host, port } = parseListenAddress(opts.httpListen, '--http-listen');
-      httpServer = createHttpFront(gateway, log, {
+      httpFront = createHttpFront(gateway, log, {
         trustedProxies: opts.trustedProxies ?? DEFAULT_TRUSTED_PROXIES,
         isReady: () => health.isServing,
+        requestIdleTimeoutMs: opts.requestIdleTimeoutMs,
       });
-      httpAddress = formatAddress(host, await listenHttp(httpServer, host, port));
+      httpAddress = formatAddress(host, await listenHttp(httpFront.server, host, port));
     }
     if (opts.adminListen !== undefined) {
       const { host, port } = parseListenAddress(opts.adminListen, '--admin-listen');
@@ -257,7 +281,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
     }
   } catch (err) {
     grpcServer?.forceShutdown();
-    httpServer?.close();
+    httpFront?.server.close();
     adminServer?.close();
     await opts.store.close();
     await registry.closeAll();
@@ -272,7 +296,10 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
       log.info({ drainTimeoutMs }, 'draining');
       const server = grpcServer;
       const grpcDone = server === undefined ? Promise.resolve() : new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-      const allClosed = Promise.all([grpcDone, closeHttp(httpServer), closeHttp(adminServer)]);
+      // The HTTP front keeps answering /healthz (503) until its in-flight requests end; its own
+      // bound lies past the cut below, so the requests it holds get their 503 first.
+      const httpDone = httpFront === undefined ? Promise.resolve() : httpFront.drain(drainTimeoutMs + DRAIN_ANSWER_GRACE_MS);
+      const allClosed = Promise.all([grpcDone, httpDone, closeHttp(adminServer)]);
       if (!(await settlesWithin(allClosed, drainTimeoutMs))) {
         // Upstream calls must not hold the exit past the drain timeout: cut them, so every client
         // still waiting gets a 503 ERR_DRAINING from its front (which logs it), then close.
@@ -280,7 +307,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
         gateway.cutInflight();
         await settlesWithin(gateway.settled().then(() => allClosed), DRAIN_ANSWER_GRACE_MS);
         server?.forceShutdown();
-        httpServer?.closeAllConnections();
+        httpFront?.server.closeAllConnections();
         adminServer?.closeAllConnections();
       }
       await opts.store.close();

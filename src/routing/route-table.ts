@@ -8,6 +8,7 @@
  * match. The payload type lets the caller attach what it needs per route (the invoke target).
  */
 import type { RouteConfig } from '../config/route-schema';
+import { wireFormUri } from './uri-encoding';
 
 export interface RouteEntry<T> {
   readonly id: string;
@@ -94,7 +95,8 @@ export class RouteTable<T> {
       });
       this.byId.set(config.id, entry);
       if (config.status === 0) return;
-      for (const uri of config.uris ?? [config.uri as string]) {
+      for (const written of config.uris ?? [config.uri as string]) {
+        const uri = wireFormUri(written);
         if (uri.endsWith('*')) {
           this.prefixes.push({ prefix: uri.slice(0, -1), entry });
         } else {

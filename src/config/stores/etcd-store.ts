@@ -12,13 +12,14 @@ import { ConfigError, ERROR_CODES, sidecarError } from '../../errors';
 import type { RouteConfig } from '../route-schema';
 import { RouteBuilder, RouteStore, SerialQueue } from './route-store';
 import { routeFromEtcdValue } from './etcd-value';
+import { DEFAULT_ETCD_CALL_TIMEOUT_MS } from './store-spec';
 
 export const DEFAULT_ETCD_PREFIX = '/aws-lambda-sidecar/routes';
 /**
  * Bound on each etcd call (reads and Admin API writes), made once: no client retries, so an Admin
  * write is answered within it. A write that timed out had been sent and may still be applied.
  */
-export const DEFAULT_ETCD_CALL_TIMEOUT_MS = 3000;
+export { DEFAULT_ETCD_CALL_TIMEOUT_MS };
 const WATCH_BACKOFF = { initialDelay: 100, maxDelay: 2000 };
 /** Compare-and-put attempts of one write that find the key changed by another sidecar. */
 const MAX_WRITE_ATTEMPTS = 10;

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { stringify as toYaml } from 'yaml';
 import { ConfigError, ERROR_CODES } from '../../errors';
-import { parseRoutesDocument } from '../routes-file';
+import { DEFAULT_MAX_ROUTES_FILE_BYTES, parseRoutesDocument } from '../routes-file';
 import type { RouteConfig } from '../route-schema';
 import { RouteBuilder, RouteStore, SerialQueue } from './route-store';
 
@@ -67,14 +67,19 @@ export class FileRouteStore implements RouteStore {
   private tempStamp = Date.now();
   private closed = false;
 
-  constructor(private readonly file: string, private readonly log?: Logger, private readonly pollIntervalMs = DEFAULT_POLL_INTERVAL_MS) {
+  constructor(
+    private readonly file: string,
+    private readonly log?: Logger,
+    private readonly pollIntervalMs = DEFAULT_POLL_INTERVAL_MS,
+    private readonly maxFileBytes = DEFAULT_MAX_ROUTES_FILE_BYTES,
+  ) {
     this.description = `file:${file}`;
   }
 
   async start(onChange: (routes: readonly RouteConfig[]) => void): Promise<readonly RouteConfig[]> {
     this.removeStaleTempFiles();
     const text = this.read();
-    this.current = parseRoutesDocument(text, this.file);
+    this.current = parseRoutesDocument(text, this.file, this.maxFileBytes);
     this.currentHash = sha256(text);
     this.onChange = onChange;
     watchFile(this.file, { interval: this.pollIntervalMs, persistent: false }, () => this.scheduleReload());
@@ -165,7 +170,7 @@ export class FileRouteStore implements RouteStore {
     if (hash === this.currentHash) return;
     let routes: readonly RouteConfig[];
     try {
-      routes = parseRoutesDocument(text, this.file);
+      routes = parseRoutesDocument(text, this.file, this.maxFileBytes);
     } catch (err) {
       throw new ConfigError(
         `routes file ${this.file} was edited since it was last loaded and the edit is not valid, so writing it would lose the edit; ` +

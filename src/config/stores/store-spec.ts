@@ -7,20 +7,25 @@ import { ConfigError, ERROR_CODES } from '../../errors';
 import { FileRouteStore } from './file-store';
 import type { RouteStore } from './route-store';
 
+/** Bound on each etcd call (here, not in etcd-store.ts, so the CLI reads it without loading etcd3). */
+export const DEFAULT_ETCD_CALL_TIMEOUT_MS = 3000;
+
 export interface StoreOptions {
   /** etcd store: bound on each etcd call (DEFAULT_ETCD_CALL_TIMEOUT_MS). */
   readonly etcdCallTimeoutMs?: number;
+  /** File store: largest routes file parsed (DEFAULT_MAX_ROUTES_FILE_BYTES). */
+  readonly maxRoutesFileBytes?: number;
 }
 
 export function createStore(spec: string | undefined, configPath: string | undefined, log: Logger, opts: StoreOptions = {}): RouteStore {
   if (spec === undefined || spec === '') {
     if (configPath === undefined) throw new ConfigError('--config <routes file> or --store is required', ERROR_CODES.CLI_INVALID);
-    return new FileRouteStore(configPath, log);
+    return new FileRouteStore(configPath, log, undefined, opts.maxRoutesFileBytes);
   }
   if (spec.startsWith('file:')) {
     const file = spec.slice('file:'.length);
     if (file === '') throw new ConfigError('--store file: needs a path (file:/etc/sidecar/routes.yaml)', ERROR_CODES.CLI_INVALID);
-    return new FileRouteStore(file, log);
+    return new FileRouteStore(file, log, undefined, opts.maxRoutesFileBytes);
   }
   if (spec.startsWith('etcd://')) {
     // Loaded only when used: the etcd client brings its own gRPC stack and protos (memory).

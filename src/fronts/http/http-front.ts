@@ -4,9 +4,9 @@
  * the sidecar can run standalone. Unmatched paths get 404 `{"message": ...}`.
  */
 import * as http from 'node:http';
-import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import { BlockList, isIPv4, isIPv6, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { asSidecarError, ERROR_CODES, SidecarError, sidecarError } from '../../errors';
+import { asSidecarError, ERROR_CODES, ErrorCode, SidecarError, sidecarError } from '../../errors';
 import type { Gateway, RoutedRequest } from '../../gateway';
 import { errorResponse } from '../../invoke/error-response';
 import { HeaderList, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
@@ -18,11 +18,24 @@ export const RESERVED_PREFIX = '/_sidecar/';
 export const DEFAULT_TRUSTED_PROXIES = ['127.0.0.0/8', '::1/128'];
 /** Request header a trusted proxy may set to name the route (like x-lambda-route metadata for ext_proc). */
 export const ROUTE_HEADER = 'x-lambda-route';
+/**
+ * How long a client may pause while sending a request: the whole header block must arrive within
+ * it, and the body may not go quiet for longer (a slow but steady upload is fine). Then 408 and
+ * the connection is closed, so stalled clients cannot pile up connections.
+ */
+export const DEFAULT_REQUEST_IDLE_TIMEOUT_MS = 30_000;
+/** How often Node checks header deadlines: often enough for the timeout, at most once a second. */
+const MAX_HEADERS_CHECK_INTERVAL_MS = 1_000;
+const MIN_HEADERS_CHECK_INTERVAL_MS = 10;
+/** Above nginx's default keepalive_timeout (60 s), so nginx closes idle upstream connections first. */
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 export interface HttpFrontOptions {
   /** CIDRs whose X-Forwarded-Host is believed when matching a route's host. */
   readonly trustedProxies: readonly string[];
   readonly isReady: () => boolean;
+  /** See DEFAULT_REQUEST_IDLE_TIMEOUT_MS; 0 disables. */
+  readonly requestIdleTimeoutMs?: number;
 }
 
 /** Parses CIDR strings (a bare address is a /32 or /128) into a BlockList; throws on a bad entry. */
@@ -47,6 +60,12 @@ function isTrusted(list: BlockList, address: string | undefined): boolean {
   return list.check(v4mapped, isIPv4(v4mapped) ? 'ipv4' : 'ipv6');
 }
 
+/** nginx's / Envoy's `x-request-id`, for the log lines about this request. */
+function requestIdOf(req: http.IncomingMessage): string | undefined {
+  const id = req.headers['x-request-id'];
+  return typeof id === 'string' && id !== '' ? id : undefined;
+}
+
 function send(res: http.ServerResponse, answer: LambdaResponse, headOnly: boolean): void {
   if (res.headersSent || res.destroyed) return;
   const flat: string[] = [];
@@ -65,11 +84,42 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   send(res, { status, headers: [['content-type', 'application/json']], body: Buffer.from(JSON.stringify(body)) }, false);
 }
 
-/** Reads the body, refusing (413) past `limit` bytes before buffering more. */
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+function requestTimeoutError(idleMs: number): SidecarError {
+  return sidecarError(ERROR_CODES.REQUEST_TIMEOUT, `the request body stopped arriving for ${idleMs} ms`);
+}
+
+/**
+ * Calls `onIdle` when the request's body goes quiet for `idleMs` before its end; disarmed at the
+ * end, so waiting for the function afterwards is not bounded by it. Our own timer rather than the
+ * socket's: Node resets the socket timeout to keepAliveTimeout once an answer is sent.
+ */
+function armBodyIdleTimer(req: http.IncomingMessage, idleMs: number, onIdle: () => void): void {
+  if (idleMs === 0 || req.complete) return;
+  const timer = setTimeout(onIdle, idleMs);
+  const touch = (): void => {
+    timer.refresh();
+  };
+  const disarm = (): void => {
+    clearTimeout(timer);
+    req.off('data', touch);
+  };
+  req.on('data', touch);
+  req.once('end', disarm);
+  req.once('close', disarm);
+}
+
+/** Drops the connection once the answer (if any) is flushed: the rest of the body is never read. */
+function closeAfterAnswer(req: http.IncomingMessage, res: http.ServerResponse): void {
+  if (res.headersSent && !res.writableFinished) res.once('finish', () => req.socket.destroy());
+  else req.socket.destroy();
+}
+
+/** Reads the body, refusing (413) past `limit` bytes before buffering more, and (408) when it goes quiet for idleMs. */
+function readBody(req: http.IncomingMessage, limit: number, idleMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    armBodyIdleTimer(req, idleMs, () => reject(requestTimeoutError(idleMs)));
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
@@ -85,18 +135,68 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOptions): http.Server {
+export interface HttpFront {
+  readonly server: http.Server;
+  /**
+   * Shutdown: new routed requests get 503 ERR_DRAINING and /healthz 503 (the listener stays open
+   * so health checkers see it), in-flight requests finish; then the listener closes. After
+   * `timeoutMs` whatever is still open is cut.
+   */
+  drain(timeoutMs: number): Promise<void>;
+}
+
+export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOptions): HttpFront {
   const trusted = trustedProxyList(opts.trustedProxies);
+  const idleMs = opts.requestIdleTimeoutMs ?? DEFAULT_REQUEST_IDLE_TIMEOUT_MS;
+
+  /** For a request answered without reading its body: read and drop the rest, or close when it stalls. */
+  const discardBody = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    armBodyIdleTimer(req, idleMs, () => {
+      log.warn({ code: ERROR_CODES.REQUEST_TIMEOUT, requestId: requestIdOf(req) }, `the request body stopped arriving for ${idleMs} ms: closing the connection`);
+      closeAfterAnswer(req, res);
+    });
+    req.resume();
+  };
+
+  const logRequests = log.isLevelEnabled('debug');
+
+  /** What the request line reports; filled in as the request goes. */
+  interface Outcome {
+    route: string | undefined;
+    code: ErrorCode | undefined;
+  }
+
+  /** One debug line per finished request (README "Logs"), whether answered or cut. */
+  const logWhenDone = (req: http.IncomingMessage, res: http.ServerResponse, outcome: Outcome): void => {
+    const startedMs = performance.now();
+    res.once('close', () => {
+      const status = res.headersSent ? res.statusCode : undefined;
+      const code = outcome.code ?? (res.writableFinished ? undefined : ERROR_CODES.CLIENT_GONE);
+      const durationMs = Math.round((performance.now() - startedMs) * 10) / 10;
+      log.debug({ door: 'http', route: outcome.route, status, code, durationMs, requestId: requestIdOf(req) }, 'request');
+    });
+  };
+
+  /** Routed requests being answered; the drain closes the listener once it is empty. */
+  const inFlight = new Set<http.ServerResponse>();
+  let draining = false;
+  let onIdle: (() => void) | undefined;
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    const outcome: Outcome = { route: undefined, code: undefined };
+    if (logRequests) logWhenDone(req, res, outcome);
     const target = req.url ?? '/';
     const { path, query } = splitPathAndQuery(target);
+    // While draining, tell keep-alive clients (nginx) to go elsewhere after this answer.
+    if (draining) res.setHeader('connection', 'close');
     if (path === HEALTH_PATH || path === `${RESERVED_PREFIX}healthz`) {
+      discardBody(req, res);
       if (opts.isReady()) json(res, 200, { status: 'ok' });
       else json(res, 503, { status: 'draining' });
       return;
     }
     if (path.startsWith(RESERVED_PREFIX)) {
+      discardBody(req, res);
       json(res, 404, { message: `no sidecar endpoint at ${path}` });
       return;
     }
@@ -116,17 +216,45 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
       if (typeof hint === 'string' && hint !== '') routeHint = hint;
     }
     const method = req.method ?? 'GET';
+    if (draining) {
+      const e = sidecarError(ERROR_CODES.DRAINING, 'the sidecar is shutting down: retry on another instance');
+      outcome.code = e.code;
+      discardBody(req, res);
+      send(res, errorResponse(e), method === 'HEAD');
+      return;
+    }
     let routed: RoutedRequest | undefined;
     try {
       routed = gateway.route({ method, path, host }, routeHint);
     } catch (err) {
-      req.resume();
-      send(res, errorResponse(asSidecarError(err)), method === 'HEAD');
+      const e = asSidecarError(err);
+      outcome.route = routeHint;
+      outcome.code = e.code;
+      log.warn({ route: routeHint, code: e.code, status: e.status, requestId: requestIdOf(req) }, e.message);
+      discardBody(req, res);
+      send(res, errorResponse(e), method === 'HEAD');
       return;
     }
+    outcome.route = routed?.routeId;
+    inFlight.add(res);
+    try {
+      await answerRouted(req, res, routed, { method, path, query, host, headers }, outcome);
+    } finally {
+      inFlight.delete(res);
+      if (inFlight.size === 0) onIdle?.();
+    }
+  };
+
+  const answerRouted = async (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    routed: RoutedRequest | undefined,
+    { method, path, query, host, headers }: { method: string; path: string; query: string; host: string; headers: HeaderList },
+    outcome: Outcome,
+  ): Promise<void> => {
     if (routed === undefined || routed.target === null) {
       routed?.done();
-      req.resume();
+      discardBody(req, res);
       json(res, 404, { message: `no route matches ${method} ${path}` });
       return;
     }
@@ -141,32 +269,74 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
         throw sidecarError(ERROR_CODES.BODY_TOO_LARGE, `request body exceeds max_req_body_size (${t.maxBodyBytes} bytes)`);
       }
       const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-      const body = hasBody ? await readBody(req, t.maxBodyBytes) : null;
+      const body = hasBody ? await readBody(req, t.maxBodyBytes, idleMs) : null;
       const answer = await gateway.invoke({ ...routed, target: t }, { method, path, query, host, headers, body }, abort.signal);
       send(res, answer, method === 'HEAD');
     } catch (err) {
       const e: SidecarError = asSidecarError(err);
+      outcome.code = e.code;
       if (e.code === ERROR_CODES.CLIENT_GONE) return;
-      if (e.code === ERROR_CODES.INTERNAL) log.error({ route: routed.routeId, code: e.code, err: e.cause }, 'internal error');
-      else log.warn({ route: routed.routeId, code: e.code, status: e.status }, e.message);
+      const requestId = requestIdOf(req);
+      if (e.code === ERROR_CODES.INTERNAL) log.error({ route: routed.routeId, code: e.code, err: e.cause, requestId }, 'internal error');
+      else log.warn({ route: routed.routeId, code: e.code, status: e.status, requestId }, e.message);
       // A refused body may still be arriving: answer and close rather than read it.
-      if (e.code === ERROR_CODES.BODY_TOO_LARGE) res.setHeader('connection', 'close');
+      if (e.code === ERROR_CODES.BODY_TOO_LARGE || e.code === ERROR_CODES.REQUEST_TIMEOUT) res.setHeader('connection', 'close');
+      // With `connection: close` Node ends the socket once the answer is flushed (destroySoon).
       send(res, errorResponse(e), method === 'HEAD');
     } finally {
       routed.done();
     }
   };
 
-  const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => {
+  const server = http.createServer({
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    // The body is bounded by the idle timer above, not by a total: a large upload may take long.
+    requestTimeout: 0,
+    headersTimeout: idleMs,
+    connectionsCheckingInterval: idleMs === 0 ? MAX_HEADERS_CHECK_INTERVAL_MS : Math.max(MIN_HEADERS_CHECK_INTERVAL_MS, Math.min(MAX_HEADERS_CHECK_INTERVAL_MS, Math.floor(idleMs / 4))),
+  }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
-      log.error({ err }, 'http front failed');
+      log.error({ err, requestId: requestIdOf(req) }, 'http front failed');
       if (!res.headersSent) json(res, 500, { message: 'internal error' });
       else res.destroy();
     });
   });
-  server.on('clientError', (_err, socket) => {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      // headersTimeout: the header block did not complete in time (no request object exists yet).
+      log.warn({ code: ERROR_CODES.REQUEST_TIMEOUT, remoteAddress: (socket as Socket).remoteAddress }, `the request headers did not complete within ${idleMs} ms: closing the connection`);
+      if (!socket.writable) return void socket.destroy();
+      const body = JSON.stringify({ message: `the request headers did not complete within ${idleMs} ms` });
+      socket.end(`HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      socket.once('finish', () => socket.destroy());
+      return;
+    }
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     else socket.destroy();
   });
-  return server;
+  const drain = (timeoutMs: number): Promise<void> => {
+    draining = true;
+    // Every answer from now on ends its connection, so no keep-alive socket outlives the drain;
+    // a client with more to send opens a new connection and gets 503 (the listener stays open).
+    for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
+    server.closeIdleConnections();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        server.closeAllConnections();
+        resolve();
+      }, timeoutMs);
+      const closeListener = (): void => {
+        onIdle = undefined;
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        server.closeIdleConnections();
+      };
+      if (inFlight.size === 0) closeListener();
+      else onIdle = closeListener;
+    });
+  };
+
+  return { server, drain };
 }

@@ -184,3 +184,14 @@ describe('parseRoutesDocument', () => {
     expect(failure(() => parseRoutesDocument(lines.join('\n'), 'bomb.yaml')).code).toMatch(/^ERR_CONFIG_/);
   });
 });
+
+describe('routes file size limit', () => {
+  it('refuses a document above the byte limit before parsing it, naming the limit', () => {
+    const text = `routes: []\n# ${'x'.repeat(100)}\n`;
+    const f = failure(() => parseRoutesDocument(text, 'big.yaml', 64));
+    expect(f.code).toBe('ERR_CONFIG_INVALID');
+    expect(f.message).toMatch(/^big\.yaml: \d+ bytes is above the routes file limit of 64 bytes/);
+    expect(parseRoutesDocument(text, 'big.yaml', text.length)).toEqual([]);
+  });
+});
+

@@ -82,6 +82,21 @@ describe('RouteTable: uris', () => {
   });
 });
 
+describe('RouteTable: non-ASCII uris', () => {
+  const t = table([r('cafe', { uri: '/café' }), { id: 'menu', uris: ['/menü/*', '/z%C3%BCrich'], plugins: {} }]);
+
+  it('match the percent-encoded UTF-8 form a client sends', () => {
+    expect(match(t, req('/caf%C3%A9'))).toEqual(['cafe', undefined]);
+    expect(match(t, req('/men%C3%BC/heute'))).toEqual(['menu', 'heute']);
+  });
+
+  it('keep ASCII escapes as written (paths are not decoded)', () => {
+    expect(match(t, req('/z%C3%BCrich'))).toEqual(['menu', undefined]);
+    expect(match(t, req('/caf%c3%a9'))).toBeNull();
+    expect(match(t, req('/café'))).toBeNull();
+  });
+});
+
 describe('RouteTable: methods', () => {
   const t = table([
     r('post-only', { uri: '/m', methods: ['POST', 'PUT'] }),
