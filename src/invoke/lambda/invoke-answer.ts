@@ -13,7 +13,7 @@
  * Every answer carries Lambda's `x-amzn-requestid`, so users can find the invocation in CloudWatch;
  * `X-Amz-Log-Result` is never relayed: it comes back decoded as `logTail` for a debug log line.
  */
-import { ERROR_CODES, type ErrorCode, sidecarError, type SidecarError, STATUS_BY_CODE } from '../../errors';
+import { asSidecarError, ERROR_CODES, type ErrorCode, sidecarError, STATUS_BY_CODE } from '../../errors';
 import { errorResponse } from '../error-response';
 import type { HeaderList, LambdaResponse } from '../lambda-request';
 import type { EventFormat } from './apigw-event';
@@ -126,10 +126,6 @@ function jsonError(status: number, body: Record<string, string>, extraHeaders: H
   return { status, headers: [['content-type', 'application/json'], ...extraHeaders], body: Buffer.from(JSON.stringify(body)) };
 }
 
-function failed(err: SidecarError): LambdaResponse {
-  return errorResponse(err);
-}
-
 /** Maps one Invoke API answer to what the client gets (never throws). */
 export function interpretInvokeAnswer(answer: InvokeApiAnswer, options: InvokeAnswerOptions): InvokeOutcome {
   const awsRequestId = header(answer.headers, 'x-amzn-requestid');
@@ -156,8 +152,8 @@ export function interpretInvokeAnswer(answer: InvokeApiAnswer, options: InvokeAn
     try {
       return outcome(decodeFunctionResponse(options.eventFormat, answer.body), undefined);
     } catch (err) {
-      const e = err as SidecarError;
-      return outcome(failed(e), e.code);
+      const e = asSidecarError(err);
+      return outcome(errorResponse(e), e.code);
     }
   }
 
@@ -175,8 +171,8 @@ export function interpretInvokeAnswer(answer: InvokeApiAnswer, options: InvokeAn
   }
   if (answer.status === 413) {
     const err = sidecarError(ERROR_CODES.BODY_TOO_LARGE, `the request is too large for Lambda (${errorType})`);
-    return outcome(failed(err), err.code, { errorType, awsMessage });
+    return outcome(errorResponse(err), err.code, { errorType, awsMessage });
   }
   const err = sidecarError(ERROR_CODES.LAMBDA_API, `Lambda's Invoke API refused the call: ${errorType} (${answer.status})`);
-  return outcome(failed(err), err.code, { errorType, awsMessage });
+  return outcome(errorResponse(err), err.code, { errorType, awsMessage });
 }
