@@ -38,6 +38,14 @@ export const ERROR_CODES = {
   UPSTREAM_RESET: 'ERR_UPSTREAM_RESET',
   /** The function's answer cannot be relayed (too large, or not representable by the front). */
   UPSTREAM_RESPONSE: 'ERR_UPSTREAM_RESPONSE',
+  /** The function's answer is not a valid API Gateway proxy response (v1 without statusCode, wrong types...). */
+  FUNCTION_RESPONSE: 'ERR_FUNCTION_RESPONSE',
+  /** The function raised an error (Lambda's `X-Amz-Function-Error: Unhandled|Handled`). */
+  FUNCTION_ERROR: 'ERR_FUNCTION_ERROR',
+  /** Lambda throttled the invocation (429 TooManyRequestsException); its Retry-After is relayed. */
+  LAMBDA_THROTTLED: 'ERR_LAMBDA_THROTTLED',
+  /** Lambda's Invoke API refused the call (function not found, access denied, KMS, service error...). */
+  LAMBDA_API: 'ERR_LAMBDA_API',
   /** AWS credentials for a signed route are expired or cannot be obtained from their source. */
   CREDENTIALS: 'ERR_CREDENTIALS',
   /** The sidecar already has its maximum number of requests in flight (answered 503 + Retry-After). */
@@ -97,6 +105,11 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze
   ERR_UPSTREAM_TLS: 502,
   ERR_UPSTREAM_RESET: 502,
   ERR_UPSTREAM_RESPONSE: 502,
+  ERR_FUNCTION_RESPONSE: 502,
+  // The route's `function_error_status` overrides this default (502, as API Gateway answers).
+  ERR_FUNCTION_ERROR: 502,
+  ERR_LAMBDA_THROTTLED: 429,
+  ERR_LAMBDA_API: 502,
   ERR_CREDENTIALS: 502,
   ERR_OVERLOADED: 503,
   ERR_RESPONSE_BUDGET: 503,
