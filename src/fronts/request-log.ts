@@ -4,7 +4,7 @@
  * proxy's `x-request-id`, which warn/error lines about the request carry too.
  */
 import type { Logger } from 'pino';
-import type { ErrorCode } from '../errors';
+import { ERROR_CODES, type ErrorCode, type SidecarError } from '../errors';
 import type { HeaderList } from '../invoke/lambda-request';
 
 export type Door = 'ext_proc' | 'ext_authz' | 'http';
@@ -27,4 +27,24 @@ export interface RequestOutcome {
 export function logRequest(log: Logger, door: Door, startedAtMs: number, requestId: string | undefined, outcome: RequestOutcome): void {
   if (!log.isLevelEnabled('debug')) return;
   log.debug({ door, ...outcome, durationMs: Date.now() - startedAtMs, requestId }, 'request');
+}
+
+/** Codes the Gateway logs itself, at most once per CAPACITY_LOG_INTERVAL_MS: a front adds no line. */
+const LOGGED_BY_GATEWAY: ReadonlySet<ErrorCode> = new Set([ERROR_CODES.OVERLOADED, ERROR_CODES.RESPONSE_BUDGET]);
+
+export interface FailureFields {
+  readonly requestId: string | undefined;
+  readonly route: string | undefined;
+}
+
+/**
+ * The one log line of a request the sidecar answered with an error (README "Logs"): a bug at
+ * error with its cause, a client that left at debug, capacity refusals not at all (the Gateway
+ * rate-limits those), anything else at warn with the status.
+ */
+export function logRequestFailure(log: Logger, err: SidecarError, fields: FailureFields): void {
+  const line = { ...fields, code: err.code };
+  if (err.code === ERROR_CODES.INTERNAL) log.error({ ...line, err: err.cause }, 'internal error');
+  else if (err.code === ERROR_CODES.CLIENT_GONE) log.debug(line, err.message);
+  else if (!LOGGED_BY_GATEWAY.has(err.code)) log.warn({ ...line, status: err.status }, err.message);
 }

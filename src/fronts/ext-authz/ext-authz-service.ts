@@ -18,7 +18,7 @@ import { LambdaRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/l
 import type { LambdaTarget } from '../../invoke/target';
 import type { AuthorizationHandlers, CheckRequest, CheckResponse } from '../grpc-definitions';
 import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit, refusedResponse } from '../grpc-call-limit';
-import { logRequest, requestIdOf } from '../request-log';
+import { logRequest, logRequestFailure, requestIdOf } from '../request-log';
 import { CheckedRequest, readCheckRequest } from './check-request';
 import { ALLOW, toCheckResponse, unrelayable } from './check-response';
 
@@ -129,10 +129,7 @@ class CheckCall {
 
   private fail(err: SidecarError): void {
     if (this.answered) return;
-    const fields = { requestId: this.requestId, route: this.routeId, code: err.code };
-    if (err.code === ERROR_CODES.CLIENT_GONE) this.log.debug(fields, err.message);
-    else if (err.code === ERROR_CODES.INTERNAL) this.log.error({ ...fields, err: err.cause }, err.message);
-    else this.log.warn({ ...fields, status: err.status }, err.message);
+    logRequestFailure(this.log, err, { requestId: this.requestId, route: this.routeId });
     // After a cancel grpc-js drops this answer; sending it keeps "one answer per call" simple.
     const heard = err.code === ERROR_CODES.CLIENT_GONE ? undefined : err.status;
     this.finish(toCheckResponse(errorResponse(err), this.headOnly), heard, err.code);

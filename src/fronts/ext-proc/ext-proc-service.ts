@@ -21,7 +21,7 @@ import { LambdaRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/l
 import type { LambdaTarget } from '../../invoke/target';
 import type { ExternalProcessorHandlers, ProcessingRequest, ProcessingResponse } from '../grpc-definitions';
 import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit, refusedResponse } from '../grpc-call-limit';
-import { logRequest, requestIdOf } from '../request-log';
+import { logRequest, logRequestFailure, requestIdOf } from '../request-log';
 import { readRequestHeaders, toHeaderMutations } from './headers';
 
 /**
@@ -238,9 +238,7 @@ class ExtProcStream {
       this.endCall();
       return;
     }
-    const fields = { requestId: this.requestId, route: this.routeId, code: err.code };
-    if (err.code === ERROR_CODES.INTERNAL) this.log.error({ ...fields, err: err.cause }, 'internal error');
-    else this.log.warn({ ...fields, status: err.status }, err.message);
+    logRequestFailure(this.log, err, { requestId: this.requestId, route: this.routeId });
     this.answer(errorResponse(err), `lambda_sidecar_${err.code.toLowerCase()}`, err.code);
   }
 

@@ -11,6 +11,7 @@ import type { Gateway, RoutedRequest } from '../../gateway';
 import { errorResponse } from '../../invoke/error-response';
 import { HeaderList, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
 import type { LambdaTarget } from '../../invoke/target';
+import { logRequestFailure, REQUEST_ID_HEADER } from '../request-log';
 
 /** Paths the sidecar keeps for itself; never routed to a function. */
 export const HEALTH_PATH = '/healthz';
@@ -62,7 +63,7 @@ function isTrusted(list: BlockList, address: string | undefined): boolean {
 
 /** nginx's / Envoy's `x-request-id`, for the log lines about this request. */
 function requestIdOf(req: http.IncomingMessage): string | undefined {
-  const id = req.headers['x-request-id'];
+  const id = req.headers[REQUEST_ID_HEADER];
   return typeof id === 'string' && id !== '' ? id : undefined;
 }
 
@@ -275,10 +276,8 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
     } catch (err) {
       const e: SidecarError = asSidecarError(err);
       outcome.code = e.code;
+      logRequestFailure(log, e, { requestId: requestIdOf(req), route: routed.routeId });
       if (e.code === ERROR_CODES.CLIENT_GONE) return;
-      const requestId = requestIdOf(req);
-      if (e.code === ERROR_CODES.INTERNAL) log.error({ route: routed.routeId, code: e.code, err: e.cause, requestId }, 'internal error');
-      else log.warn({ route: routed.routeId, code: e.code, status: e.status, requestId }, e.message);
       // A refused body may still be arriving: answer and close rather than read it.
       if (e.code === ERROR_CODES.BODY_TOO_LARGE || e.code === ERROR_CODES.REQUEST_TIMEOUT) res.setHeader('connection', 'close');
       // With `connection: close` Node ends the socket once the answer is flushed (destroySoon).
