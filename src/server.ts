@@ -17,7 +17,9 @@ import { loadGrpcDefinitions } from './fronts/grpc-definitions';
 import { healthHandlers, HealthState } from './fronts/health';
 import { createHttpFront, DEFAULT_TRUSTED_PROXIES } from './fronts/http/http-front';
 import { Gateway, TargetTable } from './gateway';
-import { createTarget, DispatcherRegistry, LambdaTarget } from './invoke/target';
+import { CredentialRegistry } from './aws/credential-registry';
+import type { CredentialTimings } from './aws/credential-source';
+import { createTarget, DispatcherRegistry, LambdaTarget, releaseTarget } from './invoke/target';
 import { LiveRoutes } from './routing/live-routes';
 import { RouteTable } from './routing/route-table';
 
@@ -83,6 +85,8 @@ export interface SidecarOptions {
   readonly trustedProxies?: readonly string[];
   readonly drainTimeoutMs?: number;
   readonly maxGrpcMessageBytes?: number;
+  /** Credential refresh, retry and fetch-timeout bounds; the DEFAULT_* of aws/credential-source.ts when absent. */
+  readonly credentialTimings?: Partial<CredentialTimings>;
 
   readonly logger: Logger;
 }
@@ -110,12 +114,12 @@ function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-function buildTable(routes: readonly RouteConfig[], registry: DispatcherRegistry): RouteTable<LambdaTarget | null> {
-  return new RouteTable(routes, (route) => createTarget(route, registry));
+function buildTable(routes: readonly RouteConfig[], registry: DispatcherRegistry, credentials: CredentialRegistry): RouteTable<LambdaTarget | null> {
+  return new RouteTable(routes, (route) => createTarget(route, registry, credentials));
 }
 
 function releaseTable(table: RouteTable<LambdaTarget | null>, registry: DispatcherRegistry): void {
-  for (const entry of table.entries()) if (entry.payload !== null) registry.release(entry.payload.dispatcher);
+  for (const entry of table.entries()) if (entry.payload !== null) releaseTarget(entry.payload, registry);
 }
 
 function bindGrpc(server: grpc.Server, address: string): Promise<number> {
@@ -153,13 +157,14 @@ function closeHttp(server: http.Server | undefined, drainTimeoutMs: number): Pro
 export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar> {
   const log = opts.logger;
   const registry = new DispatcherRegistry();
+  const credentials = new CredentialRegistry({ logger: log, timings: opts.credentialTimings });
   let live: TargetTable | undefined;
   const initial = await opts.store.start((routes) => {
     if (live === undefined) return; // stores report changes only after start resolves
-    live.replace(buildTable(routes, registry));
+    live.replace(buildTable(routes, registry, credentials));
     log.info({ routes: routes.length, store: opts.store.description, version: live.version }, 'routes updated');
   });
-  live = new LiveRoutes(buildTable(initial, registry), (old) => releaseTable(old, registry));
+  live = new LiveRoutes(buildTable(initial, registry, credentials), (old) => releaseTable(old, registry));
   log.info({ routes: initial.length, store: opts.store.description }, 'routes loaded');
   const gateway = new Gateway(live);
   const routes: TargetTable = live;
@@ -212,6 +217,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
     adminServer?.close();
     await opts.store.close();
     await registry.closeAll();
+    credentials.close();
     throw err;
   }
 
@@ -236,6 +242,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
       await Promise.all([grpcDone, closeHttp(httpServer, drainTimeoutMs), closeHttp(adminServer, drainTimeoutMs)]);
       await opts.store.close();
       await registry.closeAll();
+      credentials.close();
       log.info('stopped');
     })();
     return closing;

@@ -5,7 +5,10 @@
  */
 import { Pool } from 'undici';
 import type { LambdaPluginConfig, RouteConfig } from '../config/route-schema';
-import type { SigV4Credentials, SigV4Scope } from '../aws/sigv4';
+import type { CredentialLease, CredentialRegistry } from '../aws/credential-registry';
+import type { CredentialSource } from '../aws/credential-source';
+import { resolveIamCredentials } from '../aws/iam-credential-spec';
+import type { SigV4Scope } from '../aws/sigv4';
 
 /** Largest function answer we relay; API Gateway's own limit is 10 MB, Lambda's 6 MB. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
@@ -18,7 +21,8 @@ export interface LambdaTarget {
   /** Host header for the function (function_uri's host, with a non-default port). */
   readonly hostHeader: string;
   readonly apiKey: string | undefined;
-  readonly iam: { readonly scope: SigV4Scope; readonly credentials: SigV4Credentials } | undefined;
+  /** The signing scope and the route's lease on its shared credential source (released with the route table). */
+  readonly iam: { readonly scope: SigV4Scope; readonly source: CredentialSource; readonly lease: CredentialLease } | undefined;
   readonly timeoutMs: number;
   readonly maxBodyBytes: number;
   readonly keepalive: boolean;
@@ -87,24 +91,32 @@ export class DispatcherRegistry {
 }
 
 /** Builds the target of a route with an enabled aws-lambda plugin; null for pass-through routes. */
-export function createTarget(route: RouteConfig, registry: DispatcherRegistry): LambdaTarget | null {
+export function createTarget(route: RouteConfig, registry: DispatcherRegistry, credentials: CredentialRegistry): LambdaTarget | null {
   const c = route.plugins['aws-lambda'];
   if (c === undefined || c._meta?.disable === true) return null;
   const url = new URL(c.function_uri);
   const iam = c.authorization?.iam;
+  const signing = iam === undefined ? undefined : resolveIamCredentials(route.id, iam);
   return Object.freeze({
     routeId: route.id,
     origin: url.origin,
     basePath: url.pathname === '' ? '/' : url.pathname,
     hostHeader: url.host,
     apiKey: c.authorization?.apikey,
-    iam: iam === undefined ? undefined : {
-      scope: { region: iam.aws_region, service: iam.service },
-      credentials: { accessKeyId: iam.accesskey, secretAccessKey: iam.secret_key, sessionToken: iam.session_token },
-    },
+    iam: iam === undefined || signing === undefined ? undefined : leaseFor(signing.region, iam.service, credentials.acquire(signing.spec, route.id)),
     timeoutMs: c.timeout,
     maxBodyBytes: c.max_req_body_size,
     keepalive: c.keepalive,
     dispatcher: registry.acquire(url.origin, c),
   });
+}
+
+function leaseFor(region: string, service: string, lease: CredentialLease): NonNullable<LambdaTarget['iam']> {
+  return Object.freeze({ scope: Object.freeze({ region, service }), source: lease.source, lease });
+}
+
+/** Gives back what `createTarget` took: the pool and the credential lease. */
+export function releaseTarget(target: LambdaTarget, registry: DispatcherRegistry): void {
+  registry.release(target.dispatcher);
+  target.iam?.lease.release();
 }
