@@ -12,6 +12,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { asSidecarError, ERROR_CODES, SidecarError, sidecarError } from '../../errors';
+import { logRequestFailure } from '../request-failure-log';
 import type { Gateway, RoutedRequest } from '../../gateway';
 import { errorResponse } from '../../invoke/error-response';
 import { LambdaRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
@@ -109,8 +110,7 @@ class CheckCall {
     if (this.answered) return;
     const route = this.routed?.routeId;
     if (err.code === ERROR_CODES.CLIENT_GONE) this.log.debug({ route, code: err.code }, err.message);
-    else if (err.code === ERROR_CODES.INTERNAL) this.log.error({ route, code: err.code, err: err.cause }, err.message);
-    else this.log.warn({ route, code: err.code, status: err.status }, err.message);
+    else logRequestFailure(this.log, route, err);
     // After a cancel grpc-js drops this answer; sending it keeps "one answer per call" simple.
     this.finish(toCheckResponse(errorResponse(err), this.headOnly));
   }

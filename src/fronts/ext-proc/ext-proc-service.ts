@@ -11,6 +11,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { asSidecarError, ERROR_CODES, SidecarError, sidecarError } from '../../errors';
+import { logRequestFailure } from '../request-failure-log';
 import type { Gateway, RoutedRequest } from '../../gateway';
 import { errorResponse } from '../../invoke/error-response';
 import { LambdaRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
@@ -157,8 +158,7 @@ class ExtProcStream {
       return;
     }
     const route = this.routed?.routeId;
-    if (err.code === ERROR_CODES.INTERNAL) this.log.error({ route, code: err.code, err: err.cause }, 'internal error');
-    else this.log.warn({ route, code: err.code, status: err.status }, err.message);
+    logRequestFailure(this.log, route, err);
     this.answer(errorResponse(err), `lambda_sidecar_${err.code.toLowerCase()}`);
   }
 

@@ -7,6 +7,7 @@ import * as http from 'node:http';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import { asSidecarError, ERROR_CODES, SidecarError, sidecarError } from '../../errors';
+import { logRequestFailure } from '../request-failure-log';
 import type { Gateway, RoutedRequest } from '../../gateway';
 import { errorResponse } from '../../invoke/error-response';
 import { HeaderList, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
@@ -147,8 +148,7 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
     } catch (err) {
       const e: SidecarError = asSidecarError(err);
       if (e.code === ERROR_CODES.CLIENT_GONE) return;
-      if (e.code === ERROR_CODES.INTERNAL) log.error({ route: routed.routeId, code: e.code, err: e.cause }, 'internal error');
-      else log.warn({ route: routed.routeId, code: e.code, status: e.status }, e.message);
+      logRequestFailure(log, routed.routeId, e);
       // A refused body may still be arriving: answer and close rather than read it.
       if (e.code === ERROR_CODES.BODY_TOO_LARGE) res.setHeader('connection', 'close');
       send(res, errorResponse(e), method === 'HEAD');
