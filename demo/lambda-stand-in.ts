@@ -22,8 +22,20 @@ export interface StandInOptions {
   port?: number;
   /** When set, require header x-api-key === apiKey. */
   apiKey?: string;
-  /** When set, require a valid SigV4 Authorization header. */
-  iam?: { accessKeyId: string; secretAccessKey: string; region: string; service: string };
+  /**
+   * When set, require a valid SigV4 Authorization header: by one fixed key, or (`issuedKeys`) by any
+   * key the AWS stand-ins issued, with its session token, unexpired (test/support/aws/issued-keys.ts).
+   */
+  iam?: { accessKeyId: string; secretAccessKey: string; region: string; service: string } | { issuedKeys: IssuedKeyChecker; region: string; service: string };
+}
+
+/** The shape of IssuedKeys.check (test/support/aws), so the demo does not import test code. */
+export interface IssuedKeyChecker {
+  check(
+    accessKeyId: string,
+    sessionToken: string | undefined,
+    nowMs?: number,
+  ): { readonly ok: true; readonly credentials: { readonly secretAccessKey: string } } | { readonly ok: false; readonly code: string; readonly message: string };
 }
 
 export interface ReceivedRequest {
@@ -244,8 +256,20 @@ async function verifySigV4(
       `Signature not yet current: ${amzDate} is still later than ${formatAmzDate(new Date(nowMs + MAX_CLOCK_SKEW_MS))} (${formatAmzDate(new Date(nowMs))} + 5 min.)`,
     );
   }
-  if (parsed.accessKeyId !== iam.accessKeyId) {
-    return forbidden('UnrecognizedClientException', 'The security token included in the request is invalid.');
+  const sessionToken = headerValues(request.headers, 'x-amz-security-token')[0];
+  let secretAccessKey: string;
+  if ('issuedKeys' in iam) {
+    const key = iam.issuedKeys.check(parsed.accessKeyId, sessionToken, nowMs);
+    if (!key.ok) return forbidden(key.code === 'ExpiredToken' ? 'ExpiredTokenException' : 'UnrecognizedClientException', key.message);
+    if (sessionToken !== undefined && !parsed.signedHeaders.includes('x-amz-security-token')) {
+      return forbidden('InvalidSignatureException', 'x-amz-security-token must be signed');
+    }
+    secretAccessKey = key.credentials.secretAccessKey;
+  } else {
+    if (parsed.accessKeyId !== iam.accessKeyId) {
+      return forbidden('UnrecognizedClientException', 'The security token included in the request is invalid.');
+    }
+    secretAccessKey = iam.secretAccessKey;
   }
   if (parsed.scopeDate !== amzDate.slice(0, 8)) {
     return forbidden('InvalidSignatureException', `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${parsed.scopeDate}' != '${amzDate.slice(0, 8)}'`);
@@ -293,9 +317,8 @@ async function verifySigV4(
 
   const hostHeader = headers['host'] ?? '';
   const hostUrl = safeUrl(`http://${hostHeader}`);
-  const sessionToken = headerValues(request.headers, 'x-amz-security-token')[0];
   const signer = new InspectableSignatureV4({
-    credentials: { accessKeyId: iam.accessKeyId, secretAccessKey: iam.secretAccessKey, sessionToken },
+    credentials: { accessKeyId: parsed.accessKeyId, secretAccessKey, sessionToken },
     region: iam.region,
     service: iam.service,
     sha256: Sha256,

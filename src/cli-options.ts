@@ -11,6 +11,7 @@ import { ERROR_CODES, sidecarError } from './errors';
 import { DEFAULT_MAX_ROUTES_FILE_BYTES } from './config/routes-file';
 import { DEFAULT_LOG_BUFFER_BYTES, LOG_LEVELS, LogLevel } from './logger';
 import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_GRPC_LISTEN, DEFAULT_MAX_ROUTES, DEFAULT_HTTP_LISTEN, parseListenAddress } from './server';
+import { DEFAULT_CREDENTIAL_FETCH_TIMEOUT_MS, DEFAULT_REFRESH_BEFORE_EXPIRY_MS, DEFAULT_RETRY_MAX_DELAY_MS } from './aws/credential-source';
 import { DEFAULT_ETCD_CALL_TIMEOUT_MS } from './config/stores/store-spec';
 import { DEFAULT_STREAM_IDLE_TIMEOUT_MS } from './fronts/ext-proc/ext-proc-service';
 import { DEFAULT_MAX_GRPC_CALLS } from './fronts/grpc-call-limit';
@@ -92,6 +93,9 @@ export const FLAGS = {
   maxGrpcCalls: { flag: 'max-grpc-calls', env: 'SIDECAR_MAX_GRPC_CALLS', type: 'string', default: DEFAULT_MAX_GRPC_CALLS, parse: positiveCount, help: `open ext_proc streams plus ext_authz calls at once; more get 503 + Retry-After (default ${DEFAULT_MAX_GRPC_CALLS})` },
   streamIdleTimeoutMs: { flag: 'stream-idle-timeout-ms', env: 'SIDECAR_STREAM_IDLE_TIMEOUT_MS', type: 'string', default: DEFAULT_STREAM_IDLE_TIMEOUT_MS, parse: positiveCount, help: `how long an ext_proc stream may wait for Envoy's next message (default ${DEFAULT_STREAM_IDLE_TIMEOUT_MS})` },
   etcdTimeoutMs: { flag: 'etcd-timeout-ms', env: 'SIDECAR_ETCD_TIMEOUT_MS', type: 'string', default: DEFAULT_ETCD_CALL_TIMEOUT_MS, parse: positiveCount, help: `bound on each etcd call (Admin API writes, reads at start and on resync), one attempt (default ${DEFAULT_ETCD_CALL_TIMEOUT_MS})` },
+  credentialsRefreshBeforeExpiryMs: { flag: 'credentials-refresh-before-expiry-ms', env: 'SIDECAR_CREDENTIALS_REFRESH_BEFORE_EXPIRY_MS', type: 'string', default: DEFAULT_REFRESH_BEFORE_EXPIRY_MS, parse: positiveCount, help: `refresh temporary AWS credentials this long before they expire (default ${DEFAULT_REFRESH_BEFORE_EXPIRY_MS})` },
+  credentialsFetchTimeoutMs: { flag: 'credentials-fetch-timeout-ms', env: 'SIDECAR_CREDENTIALS_FETCH_TIMEOUT_MS', type: 'string', default: DEFAULT_CREDENTIAL_FETCH_TIMEOUT_MS, parse: positiveCount, help: `bound on one credential fetch (IMDS, container endpoint, STS) (default ${DEFAULT_CREDENTIAL_FETCH_TIMEOUT_MS})` },
+  credentialsRetryMaxMs: { flag: 'credentials-retry-max-ms', env: 'SIDECAR_CREDENTIALS_RETRY_MAX_MS', type: 'string', default: DEFAULT_RETRY_MAX_DELAY_MS, parse: positiveCount, help: `longest pause between retries of a failed credential fetch (default ${DEFAULT_RETRY_MAX_DELAY_MS})` },
   trustedProxies: { flag: 'trusted-proxies', env: 'SIDECAR_TRUSTED_PROXIES', type: 'string', default: DEFAULT_TRUSTED_PROXIES as readonly string[], parse: commaList, help: `comma-separated CIDRs whose X-Forwarded-Host / x-lambda-route the HTTP front believes (default ${DEFAULT_TRUSTED_PROXIES.join(',')})` },
   check: { flag: 'check', type: 'boolean', default: false, parse: flagPresent, help: 'validate the routes (--config file or --store), list every problem, exit 0 (valid) or 1; starts nothing' },
   help: { flag: 'help', type: 'boolean', default: false, parse: flagPresent, help: 'print this help' },

@@ -68,6 +68,11 @@ async function main(): Promise<void> {
       maxBufferedResponseBytes: opts.maxBufferedResponseBytes,
       maxGrpcCalls: opts.maxGrpcCalls,
       streamIdleTimeoutMs: opts.streamIdleTimeoutMs,
+      credentialTimings: {
+        refreshBeforeExpiryMs: opts.credentialsRefreshBeforeExpiryMs,
+        fetchTimeoutMs: opts.credentialsFetchTimeoutMs,
+        retryMaxDelayMs: opts.credentialsRetryMaxMs,
+      },
       logger,
     });
   } catch (err) {

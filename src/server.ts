@@ -18,7 +18,9 @@ import { loadGrpcDefinitions } from './fronts/grpc-definitions';
 import { healthHandlers, HealthState } from './fronts/health';
 import { createHttpFront, DEFAULT_TRUSTED_PROXIES, HttpFront } from './fronts/http/http-front';
 import { Gateway, TargetTable } from './gateway';
-import { createTarget, DispatcherRegistry, LambdaTarget } from './invoke/target';
+import { CredentialRegistry } from './aws/credential-registry';
+import type { CredentialTimings } from './aws/credential-source';
+import { createTarget, DispatcherRegistry, LambdaTarget, releaseTarget } from './invoke/target';
 import { LiveRoutes } from './routing/live-routes';
 import { RouteTable } from './routing/route-table';
 
@@ -122,6 +124,8 @@ export interface SidecarOptions {
   readonly maxGrpcCalls?: number;
   /** HTTP front: how long a client may pause while sending a request (DEFAULT_REQUEST_IDLE_TIMEOUT_MS). */
   readonly requestIdleTimeoutMs?: number;
+  /** Credential refresh, retry and fetch-timeout bounds; the DEFAULT_* of aws/credential-source.ts when absent. */
+  readonly credentialTimings?: Partial<CredentialTimings>;
 
   readonly logger: Logger;
 }
@@ -149,23 +153,23 @@ function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** Builds every route's target; if one is refused, releases the pools the others took and throws. */
-function buildTable(routes: readonly RouteConfig[], registry: DispatcherRegistry): RouteTable<LambdaTarget | null> {
+/** Builds every route's target; if one is refused, gives back what the others took and throws. */
+function buildTable(routes: readonly RouteConfig[], registry: DispatcherRegistry, credentials: CredentialRegistry): RouteTable<LambdaTarget | null> {
   const built: LambdaTarget[] = [];
   try {
     return new RouteTable(routes, (route) => {
-      const target = createTarget(route, registry);
+      const target = createTarget(route, registry, credentials);
       if (target !== null) built.push(target);
       return target;
     });
   } catch (err) {
-    for (const target of built) registry.release(target.dispatcher);
+    for (const target of built) releaseTarget(target, registry);
     throw err;
   }
 }
 
 function releaseTable(table: RouteTable<LambdaTarget | null>, registry: DispatcherRegistry): void {
-  for (const entry of table.entries()) if (entry.payload !== null) registry.release(entry.payload.dispatcher);
+  for (const entry of table.entries()) if (entry.payload !== null) releaseTarget(entry.payload, registry);
 }
 
 function bindGrpc(server: grpc.Server, address: string): Promise<number> {
@@ -215,6 +219,7 @@ async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> 
 export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar> {
   const log = opts.logger;
   const registry = new DispatcherRegistry();
+  const credentials = new CredentialRegistry({ logger: log, timings: opts.credentialTimings });
   let live: TargetTable | undefined;
   const maxRoutes = opts.maxRoutes ?? DEFAULT_MAX_ROUTES;
   const overLimit = (count: number): string | undefined =>
@@ -228,7 +233,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
     }
     let table: RouteTable<LambdaTarget | null>;
     try {
-      table = buildTable(routes, registry);
+      table = buildTable(routes, registry, credentials);
     } catch (err) {
       log.error({ code: (err as SidecarError).code, store: opts.store.description }, `routes update refused, keeping the last good routes: ${(err as Error).message}`);
       return;
@@ -241,7 +246,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
     await opts.store.close();
     throw new ConfigError(`${opts.store.description}: ${refusal}`);
   }
-  live = new LiveRoutes(buildTable(initial, registry), (old) => releaseTable(old, registry));
+  live = new LiveRoutes(buildTable(initial, registry, credentials), (old) => releaseTable(old, registry));
   log.info({ routes: initial.length, store: opts.store.description }, 'routes loaded');
   const gateway = new Gateway(live, {
     logger: log,
@@ -300,6 +305,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
     adminServer?.close();
     await opts.store.close();
     await registry.closeAll();
+    credentials.close();
     throw err;
   }
 
@@ -327,6 +333,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
       }
       await opts.store.close();
       await registry.closeAll();
+      credentials.close();
       log.info('stopped');
     })();
     return closing;

@@ -14,7 +14,13 @@ export const DEFAULT_KEEPALIVE_POOL = 5;
 export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 60_000;
 export const MIN_KEEPALIVE_TIMEOUT_MS = 1000;
 export const DEFAULT_MAX_REQ_BODY_SIZE = 64 * 1024 * 1024;
+/** APISIX's region default; no longer a schema default (see aws/aws-region.ts), kept for the Admin plugin schema readers. */
 export const DEFAULT_AWS_REGION = 'us-east-1';
+/** STS AssumeRole DurationSeconds bounds (the role's own maximum may be lower). */
+export const MIN_ROLE_DURATION_SECONDS = 900;
+export const MAX_ROLE_DURATION_SECONDS = 43_200;
+/** Same value as aws/credential-source.ts DEFAULT_ROLE_SESSION_NAME (config does not import aws/). */
+const DEFAULT_ROLE_SESSION_NAME = 'aws-lambda-sidecar';
 export const DEFAULT_AWS_SERVICE = 'execute-api';
 export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS', 'CONNECT', 'TRACE', 'PURGE'] as const;
 export type HttpMethod = (typeof HTTP_METHODS)[number];
@@ -61,13 +67,21 @@ function setRequired(schema: object, keep: (name: string) => boolean): void {
 /**
  * Adds `alias` as a second spelling of `canonical` for the schema's readers (editors); validation
  * renames it first (route-schema.ts), so the type holds the canonical name only. Exactly one of the
- * two is required.
+ * two is required, unless `optional`; `extra` adds keywords (combinations of fields).
  */
-function withAlias<T extends TObject>(schema: T, alias: string, canonical: keyof T['properties'] & string, why: string): T {
+function withAlias<T extends TObject>(
+  schema: T,
+  alias: string,
+  canonical: keyof T['properties'] & string,
+  why: string,
+  options: { optional?: boolean; dependencies?: Record<string, string[] | object>; allOf?: object[] } = {},
+): T {
+  const { optional, ...extra } = options;
   const copy: T = {
     ...schema,
     properties: { ...schema.properties, [alias]: { ...schema.properties[canonical], description: `Same as ${canonical}: ${why}` } },
-    anyOf: [{ required: [canonical] }, { required: [alias] }],
+    ...(optional === true ? {} : { anyOf: [{ required: [canonical] }, { required: [alias] }] }),
+    ...extra,
   };
   setRequired(copy, (k) => k !== canonical);
   return copy;
@@ -80,21 +94,57 @@ function Secret(description: string): TSchema & { static: string } {
 
 const IAM_FIELDS = Fields(
   {
-    accesskey: Type.String({ minLength: 1, pattern: NO_CONTROL_CHARACTERS, description: 'access key id from the AWS IAM console' }),
-    secret_key: Secret('secret access key from the AWS IAM console'),
+    accesskey: Type.Optional(
+      Type.String({
+        minLength: 1,
+        pattern: NO_CONTROL_CHARACTERS,
+        description: `access key id from the AWS IAM console. ${OURS} optional: without accesskey and secret_key the AWS default credential chain signs`,
+      }),
+    ),
+    secret_key: Type.Optional(Secret(`secret access key from the AWS IAM console. ${OURS} optional, together with accesskey`)),
     session_token: Type.Optional(Secret(`${OURS} session token of temporary credentials, sent (signed) as x-amz-security-token`)),
-    aws_region: Type.String({
-      minLength: 1,
-      pattern: pattern('^[a-z0-9-]+$', 'must be an AWS region such as us-east-1', { field: 'aws_region' }),
-      default: DEFAULT_AWS_REGION,
-      description: 'the AWS region that is receiving the request',
-    }),
+    aws_region: Type.Optional(
+      Type.String({
+        minLength: 1,
+        pattern: pattern('^[a-z0-9-]+$', 'must be an AWS region such as us-east-1', { field: 'aws_region' }),
+        description: `the AWS region that is receiving the request. ${OURS} when absent, AWS_REGION, then AWS_DEFAULT_REGION, then us-east-1 (APISIX's default)`,
+      }),
+    ),
     service: Type.String({
       minLength: 1,
       pattern: pattern('^[a-z0-9-]+$', 'must be an AWS service name such as execute-api or lambda', { field: 'service' }),
       default: DEFAULT_AWS_SERVICE,
       description: 'the service that is receiving the request: execute-api for API Gateway, lambda for function URLs',
     }),
+    profile: Type.Optional(
+      Type.String({ minLength: 1, pattern: NO_CONTROL_CHARACTERS, description: `${OURS} a named profile of the shared AWS config/credentials files signs (not with accesskey)` }),
+    ),
+    role_arn: Type.Optional(
+      Type.String({
+        minLength: 1,
+        pattern: pattern('^arn:[a-z0-9-]+:iam::[0-9]{12}:role/[\\w+=,.@/-]+$', 'must be an IAM role ARN such as arn:aws:iam::123456789012:role/name', { field: 'role_arn' }),
+        description: `${OURS} assume this role through STS (in aws_region) and sign with its credentials; the route's keys, else its profile, else the default chain call STS`,
+      }),
+    ),
+    role_session_name: Type.Optional(
+      Type.String({
+        pattern: pattern('^[\\w+=,.@-]{2,64}$', 'must be 2 to 64 characters of letters, digits and + = , . @ _ -', { field: 'role_session_name' }),
+        description: `${OURS} STS RoleSessionName (with role_arn); default "${DEFAULT_ROLE_SESSION_NAME}"`,
+      }),
+    ),
+    external_id: Type.Optional(
+      Type.String({
+        pattern: pattern('^[\\w+=,.@:/-]{2,1224}$', 'must be 2 to 1224 characters of letters, digits and + = , . @ : / _ -', { field: 'external_id' }),
+        description: `${OURS} STS ExternalId the role's trust policy asks for (with role_arn)`,
+      }),
+    ),
+    duration_seconds: Type.Optional(
+      Type.Integer({
+        minimum: MIN_ROLE_DURATION_SECONDS,
+        maximum: MAX_ROLE_DURATION_SECONDS,
+        description: `${OURS} STS DurationSeconds of the assumed role's credentials (with role_arn); STS's default 3600 when absent, and the role's maximum session duration caps it`,
+      }),
+    ),
   },
   { description: 'IAM authorization: the request is signed with AWS SigV4' },
 );
@@ -102,7 +152,23 @@ const IAM_FIELDS = Fields(
 /** `secretkey` is the spelling of APISIX's code and examples; `secret_key` that of its attribute table. */
 export const FIELD_ALIASES: Readonly<Record<string, string>> = { secretkey: 'secret_key' };
 
-export const IAM_SCHEMA = withAlias(IAM_FIELDS, 'secretkey', 'secret_key', "the spelling of APISIX's code and examples");
+/**
+ * The combinations of credential fields JSON Schema can state (iam-credential-spec.ts decides
+ * what they mean): keys go in pairs, a token needs keys, the role fields need role_arn, a
+ * profile excludes keys.
+ */
+const IAM_DEPENDENCIES = {
+  // Either spelling of the secret: editors read the schema with the alias still in place.
+  accesskey: { anyOf: [{ required: ['secret_key'] }, { required: ['secretkey'] }] },
+  secret_key: ['accesskey'],
+  secretkey: ['accesskey'],
+  session_token: ['accesskey'],
+  role_session_name: ['role_arn'],
+  external_id: ['role_arn'],
+  duration_seconds: ['role_arn'],
+};
+
+export const IAM_SCHEMA = withAlias(IAM_FIELDS, 'secretkey', 'secret_key', "the spelling of APISIX's code and examples", { optional: true, dependencies: IAM_DEPENDENCIES, allOf: [{ not: { required: ['profile', 'accesskey'] } }] });
 
 export const PLUGIN_SCHEMA = Fields(
   {

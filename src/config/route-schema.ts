@@ -112,6 +112,12 @@ function quoted(value: unknown): string {
   return typeof value === 'string' ? `"${value}"` : String(value);
 }
 
+/** Why a field is required by `dependencies` (the route schema's IAM key pairs and role fields). */
+function requiredWith(given: string): string {
+  const keys = given === 'accesskey' || given === 'secret_key' || given === 'secretkey';
+  return `is required with "${given}"${keys ? '; leave both out to use the AWS default credential chain' : ''}`;
+}
+
 /** The field and reason of one ajv error, or undefined for an error that only summarises others. */
 function explain(e: ErrorObject, data: unknown): { field: string; reason: string } | undefined {
   const at = fieldOf(e.instancePath, data);
@@ -152,8 +158,13 @@ function explain(e: ErrorObject, data: unknown): { field: string; reason: string
       const names = requiredAlternatives(e.schema);
       if (names === undefined) return undefined; // its first branch's errors say what is wrong
       const [first, second] = names;
+      // `dependencies: { accesskey: { anyOf: [secret_key, secretkey] } }`: required because of another field.
+      const because = /\/dependencies\/([^/]+)\/anyOf$/.exec(e.schemaPath)?.[1];
+      if (because !== undefined) return { field: joinField(at, first), reason: requiredWith(because) };
       return { field: joinField(at, first), reason: FIELD_ALIASES[second] === first ? 'is required' : `is required (or give "${second}")` };
     }
+    case 'dependencies':
+      return { field: joinField(at, String(p.missingProperty)), reason: requiredWith(String(p.property)) };
     case 'not': {
       const both = isPlainObject(e.schema) && Array.isArray(e.schema.required) ? e.schema.required.map(String) : undefined;
       if (both?.length === 2) return { field: joinField(at, both[1]), reason: `give either "${both[0]}" or "${both[1]}", not both` };
@@ -182,7 +193,7 @@ function problemsOf(errors: readonly ErrorObject[], data: unknown, route: string
     const explained = explain(e, data);
     if (explained === undefined) continue;
     // A value breaks one rule at a time ("must not be empty", not also "must be an AWS region").
-    const perValue = !['required', 'additionalProperties', 'anyOf', 'not'].includes(e.keyword);
+    const perValue = !['required', 'additionalProperties', 'anyOf', 'not', 'dependencies'].includes(e.keyword);
     if (perValue) {
       if (valueChecked.has(explained.field)) continue;
       valueChecked.add(explained.field);

@@ -39,12 +39,13 @@ export interface FailureFields {
 
 /**
  * The one log line of a request the sidecar answered with an error (README "Logs"): a bug at
- * error with its cause, a client that left at debug, capacity refusals not at all (the Gateway
- * rate-limits those), anything else at warn with the status.
+ * error with its cause; a client that left, or ERR_CREDENTIALS (the credential source logs its
+ * outage once at each end), at debug; capacity refusals not at all (the Gateway rate-limits those);
+ * anything else at warn with the status.
  */
 export function logRequestFailure(log: Logger, err: SidecarError, fields: FailureFields): void {
   const line = { ...fields, code: err.code };
   if (err.code === ERROR_CODES.INTERNAL) log.error({ ...line, err: err.cause }, 'internal error');
-  else if (err.code === ERROR_CODES.CLIENT_GONE) log.debug(line, err.message);
+  else if (err.code === ERROR_CODES.CLIENT_GONE || err.code === ERROR_CODES.CREDENTIALS) log.debug({ ...line, status: err.status }, err.message);
   else if (!LOGGED_BY_GATEWAY.has(err.code)) log.warn({ ...line, status: err.status }, err.message);
 }

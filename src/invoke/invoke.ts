@@ -52,24 +52,29 @@ export function mapUpstreamError(err: unknown, target: LambdaTarget, signal?: Ab
   return sidecarError(ERROR_CODES.UPSTREAM_RESET, `connection to the function failed (${reset ?? codes[0] ?? 'unknown'})`, err);
 }
 
-/** Builds the header list sent to the function, authorization included. */
-export function buildUpstreamHeaders(target: LambdaTarget, req: LambdaRequest, wirePath: string, now: Date): HeaderList {
+/**
+ * Builds the header list sent to the function, authorization included. Signing reads the route's
+ * credential source; only before its first fetch (or during an outage without valid credentials)
+ * does it wait, bounded by the route timeout, and it never signs anonymously (ERR_CREDENTIALS).
+ */
+export async function buildUpstreamHeaders(target: LambdaTarget, req: LambdaRequest, wirePath: string, now: Date, signal?: AbortSignal): Promise<HeaderList> {
   const headers = forwardableRequestHeaders(req.headers);
   headers.push(['host', target.hostHeader]);
   // APISIX: x-api-key only when the client did not send one.
   if (target.apiKey !== undefined && !hasHeader(headers, 'x-api-key')) headers.push(['x-api-key', target.apiKey]);
   // APISIX: a client's own Authorization skips signing and is forwarded as it is.
   if (target.iam !== undefined && !hasHeader(headers, 'authorization')) {
+    const credentials = target.iam.source.current() ?? (await target.iam.source.ready(target.timeoutMs, signal));
     const datetime = amzDate(now);
     // Our values replace any the client sent: they are part of what we sign.
     const out = headers.filter(([n]) => n !== 'x-amz-date' && n !== 'x-amz-security-token' && n !== 'x-amz-content-sha256');
     out.push(['x-amz-date', datetime]);
-    const token = target.iam.credentials.sessionToken;
+    const token = credentials.sessionToken;
     if (token !== undefined) out.push(['x-amz-security-token', token]);
     const authorization = signSigV4(
       { method: req.method, path: wirePath, query: req.query, headers: out.filter(([n]) => isSignedHeader(n)), body: req.body },
       target.iam.scope,
-      target.iam.credentials,
+      credentials,
       datetime,
     );
     out.push(['authorization', authorization]);
@@ -262,7 +267,7 @@ export async function invoke(target: LambdaTarget, rest: string | undefined, req
     throw sidecarError(ERROR_CODES.BODY_TOO_LARGE, `request body exceeds max_req_body_size (${target.maxBodyBytes} bytes)`);
   }
   const wirePath = toWirePath(forwardedPath(target.basePath, rest));
-  const headers = buildUpstreamHeaders(target, req, wirePath, new Date());
+  const headers = await buildUpstreamHeaders(target, req, wirePath, new Date(), signal);
   let res: RawResponse;
   try {
     res = await dispatch(target, {

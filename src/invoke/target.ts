@@ -5,7 +5,10 @@
  */
 import { Pool } from 'undici';
 import type { LambdaPluginConfig, RouteConfig } from '../config/route-schema';
-import type { SigV4Credentials, SigV4Scope } from '../aws/sigv4';
+import type { CredentialLease, CredentialRegistry } from '../aws/credential-registry';
+import type { CredentialSource } from '../aws/credential-source';
+import { resolveIamCredentials } from '../aws/iam-credential-spec';
+import type { SigV4Scope } from '../aws/sigv4';
 import { RouteValidationError } from '../config/route-schema';
 import { ConnectionGate } from './connection-gate';
 import { refusalSafeClient } from './refusal-safe-client';
@@ -21,7 +24,8 @@ export interface LambdaTarget {
   /** Host header for the function (function_uri's host, with a non-default port). */
   readonly hostHeader: string;
   readonly apiKey: string | undefined;
-  readonly iam: { readonly scope: SigV4Scope; readonly credentials: SigV4Credentials } | undefined;
+  /** The signing scope and the route's lease on its shared credential source (released with the route table). */
+  readonly iam: { readonly scope: SigV4Scope; readonly source: CredentialSource; readonly lease: CredentialLease } | undefined;
   readonly timeoutMs: number;
   readonly maxBodyBytes: number;
   readonly keepalive: boolean;
@@ -118,12 +122,14 @@ function checkHeaderValues(route: RouteConfig, c: LambdaPluginConfig): void {
 }
 
 /** Builds the target of a route with an enabled aws-lambda plugin; null for pass-through routes. */
-export function createTarget(route: RouteConfig, registry: DispatcherRegistry): LambdaTarget | null {
+export function createTarget(route: RouteConfig, registry: DispatcherRegistry, credentials: CredentialRegistry): LambdaTarget | null {
   const c = route.plugins['aws-lambda'];
   if (c === undefined || c._meta?.disable === true) return null;
   checkHeaderValues(route, c);
   const url = new URL(c.function_uri);
   const iam = c.authorization?.iam;
+  // Everything that can refuse the route comes before the pool is taken.
+  const signing = iam === undefined ? undefined : resolveIamCredentials(route.id, iam);
   const { pool, gate } = registry.acquire(url.origin, c);
   return Object.freeze({
     routeId: route.id,
@@ -131,10 +137,7 @@ export function createTarget(route: RouteConfig, registry: DispatcherRegistry): 
     basePath: url.pathname === '' ? '/' : url.pathname,
     hostHeader: url.host,
     apiKey: c.authorization?.apikey,
-    iam: iam === undefined ? undefined : {
-      scope: { region: iam.aws_region, service: iam.service },
-      credentials: { accessKeyId: iam.accesskey, secretAccessKey: iam.secret_key, sessionToken: iam.session_token },
-    },
+    iam: iam === undefined || signing === undefined ? undefined : leaseFor(signing.region, iam.service, credentials.acquire(signing.spec, route.id)),
     timeoutMs: c.timeout,
     maxBodyBytes: c.max_req_body_size,
     keepalive: c.keepalive,
@@ -142,4 +145,14 @@ export function createTarget(route: RouteConfig, registry: DispatcherRegistry): 
     dispatcher: pool,
     gate,
   });
+}
+
+function leaseFor(region: string, service: string, lease: CredentialLease): NonNullable<LambdaTarget['iam']> {
+  return Object.freeze({ scope: Object.freeze({ region, service }), source: lease.source, lease });
+}
+
+/** Gives back what `createTarget` took: the pool and the credential lease. */
+export function releaseTarget(target: LambdaTarget, registry: DispatcherRegistry): void {
+  registry.release(target.dispatcher);
+  target.iam?.lease.release();
 }

@@ -13,6 +13,10 @@ import { createTarget, DispatcherRegistry, type LambdaTarget } from '../../src/i
 import { LiveRoutes } from '../../src/routing/live-routes';
 import { RouteTable } from '../../src/routing/route-table';
 import type { SidecarError } from '../../src/errors';
+import { CredentialRegistry } from '../../src/aws/credential-registry';
+
+/** These routes sign with no keys: a registry for the type, never asked for credentials. */
+const NO_CREDENTIALS = new CredentialRegistry({ logger: pino({ level: 'silent' }) });
 
 const MAX_INFLIGHT = 3;
 const OVER = 5;
@@ -44,7 +48,7 @@ beforeAll(async () => {
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   registry = new DispatcherRegistry();
   const routes = validateRoutes([{ id: 'slow', uri: '/slow', plugins: { 'aws-lambda': { function_uri: `${base}/slow`, keepalive_pool: 10, timeout: 10_000 } } }]);
-  const table = new RouteTable<LambdaTarget | null>(routes, (r) => createTarget(r, registry));
+  const table = new RouteTable<LambdaTarget | null>(routes, (r) => createTarget(r, registry, NO_CREDENTIALS));
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
       for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logLines.push(JSON.parse(line) as Record<string, unknown>);

@@ -65,9 +65,9 @@ describe('validateRoute: defaults (APISIX aws-lambda schema)', () => {
     });
   });
 
-  it('defaults aws_region to us-east-1 and service to execute-api', () => {
+  it('defaults service to execute-api and leaves aws_region unset (resolved from the environment when targets are built)', () => {
     const r = validateRoute(route({}, { authorization: { iam: { accesskey: 'AK', secret_key: 'SK' } } }));
-    expect(r.plugins['aws-lambda']?.authorization?.iam).toEqual({ accesskey: 'AK', secret_key: 'SK', aws_region: 'us-east-1', service: 'execute-api' });
+    expect(r.plugins['aws-lambda']?.authorization?.iam).toEqual({ accesskey: 'AK', secret_key: 'SK', service: 'execute-api' });
   });
 
   it('keeps explicit values, the lower bounds included', () => {
@@ -121,7 +121,6 @@ describe('validateRoute: the seed document\'s routes validate unchanged', () => 
     expect(r.plugins['aws-lambda']?.authorization?.iam).toEqual({
       accesskey: '<access key>',
       secret_key: '<access key secret>',
-      aws_region: 'us-east-1',
       service: 'execute-api',
     });
   });
@@ -159,11 +158,55 @@ describe('validateRoute: secretkey alias', () => {
     expect(f.message).not.toMatch(/S1|S2/);
   });
 
-  it('requires accesskey and a secret key', () => {
+  it('takes accesskey and a secret key together, naming the missing one', () => {
+    const chain = ' leave both out to use the AWS default credential chain';
     expect(failure(() => validateRoute(route({}, { authorization: { iam: { secret_key: 'SK' } } }))).message)
-      .toBe(`route "${ID}": plugins.aws-lambda.authorization.iam.accesskey: is required`);
+      .toBe(`route "${ID}": plugins.aws-lambda.authorization.iam.accesskey: is required with "secret_key";${chain}`);
     expect(failure(() => validateRoute(route({}, { authorization: { iam: { accesskey: 'AK' } } }))).message)
-      .toBe(`route "${ID}": plugins.aws-lambda.authorization.iam.secret_key: is required`);
+      .toBe(`route "${ID}": plugins.aws-lambda.authorization.iam.secret_key: is required with "accesskey";${chain}`);
+    expect(failure(() => validateRoute(route({}, { authorization: { iam: { secretkey: 'SK' } } }))).message).toContain('iam.accesskey: is required with "secret_key"');
+  });
+});
+
+describe('validateRoute: credential sources (aws-lambda-sidecar extensions of authorization.iam)', () => {
+  const IAM = 'plugins.aws-lambda.authorization.iam';
+  const ROLE = 'arn:aws:iam::123456789012:role/invoker';
+  const iamOf = (iam: Json): unknown => validateRoute(route({}, { authorization: { iam } })).plugins['aws-lambda']?.authorization?.iam;
+
+  it.each<[string, Json]>([
+    ['no keys: the default chain', {}],
+    ['a profile', { profile: 'dev' }],
+    ['a role on the chain, every STS field', { role_arn: ROLE, role_session_name: 'my-sidecar', external_id: 'ext-id-1', duration_seconds: 900 }],
+    ['a role on static keys, longest duration', { accesskey: 'AK', secret_key: 'SK', role_arn: ROLE, duration_seconds: 43_200 }],
+    ['a role on a profile', { profile: 'dev', role_arn: 'arn:aws-cn:iam::123456789012:role/path/r' }],
+  ])('accepts %s', (_label, iam) => {
+    expect(iamOf(iam)).toEqual({ ...iam, service: 'execute-api' });
+  });
+
+  it.each<[string, Json, string]>([
+    ['a session token without keys', { session_token: 'TOKEN-123456' }, `${IAM}.accesskey: is required with "session_token"`],
+    ['role_session_name without role_arn', { role_session_name: 'abc' }, `${IAM}.role_arn: is required with "role_session_name"`],
+    ['external_id without role_arn', { external_id: 'abc' }, `${IAM}.role_arn: is required with "external_id"`],
+    ['duration_seconds without role_arn', { duration_seconds: 900 }, `${IAM}.role_arn: is required with "duration_seconds"`],
+    ['a profile with keys', { profile: 'dev', accesskey: 'AK', secret_key: 'SK' }, `${IAM}.accesskey: give either "profile" or "accesskey", not both`],
+    ['duration_seconds below STS\'s 900', { role_arn: ROLE, duration_seconds: 899 }, `${IAM}.duration_seconds: must be >= 900 (got 899)`],
+    ['duration_seconds above STS\'s 43200', { role_arn: ROLE, duration_seconds: 43_201 }, `${IAM}.duration_seconds: must be <= 43200 (got 43201)`],
+    ['a role_arn that is not a role ARN', { role_arn: 'arn:aws:iam::1234:user/x' }, `${IAM}.role_arn: must be an IAM role ARN`],
+    ['a one-letter role_session_name', { role_arn: ROLE, role_session_name: 'a' }, `${IAM}.role_session_name: must be 2 to 64 characters`],
+    ['an empty profile', { profile: '' }, `${IAM}.profile: must not be empty`],
+  ])('refuses %s, naming the field', (_label, iam, expected) => {
+    const f = failure(() => validateRoute(route({}, { authorization: { iam } })));
+    expect(f.code).toBe('ERR_CONFIG_INVALID');
+    expect(f.message).toContain(`route "${ID}": ${expected}`);
+  });
+
+  it.each([
+    ['profile', { profile: 'dev\n' }],
+    ['role_arn', { role_arn: `${ROLE}\n` }],
+    ['role_session_name', { role_arn: ROLE, role_session_name: 'name\t1' }],
+    ['external_id', { role_arn: ROLE, external_id: 'id\u0000x' }],
+  ])('refuses control characters in %s', (field, iam) => {
+    expect(failure(() => validateRoute(route({}, { authorization: { iam } }))).message).toContain(`${IAM}.${field}: must`);
   });
 });
 
@@ -503,6 +546,7 @@ describe('control characters in credentials', () => {
     ['secret_key', (v) => ({ authorization: { iam: { accesskey: 'AK', secret_key: v } } }), 'plugins.aws-lambda.authorization.iam.secret_key'],
     ['secretkey', (v) => ({ authorization: { iam: { accesskey: 'AK', secretkey: v } } }), 'plugins.aws-lambda.authorization.iam.secret_key'],
     ['session_token', (v) => ({ authorization: { iam: { accesskey: 'AK', secret_key: 'SK', session_token: v } } }), 'plugins.aws-lambda.authorization.iam.session_token'],
+    ['profile', (v) => ({ authorization: { iam: { profile: v } } }), 'plugins.aws-lambda.authorization.iam.profile'],
   ];
   const controls: Array<[string, string]> = [
     ['a trailing newline (YAML "apikey: |")', `${MARKER}\n`],

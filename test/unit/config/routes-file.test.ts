@@ -56,7 +56,7 @@ describe('readRoutesFile', () => {
     expect(routes.map((r) => r.id)).toEqual(['1', '2']);
     expect(routes[0].plugins['aws-lambda']).toMatchObject({ ssl_verify: false, timeout: 3000, keepalive_pool: 5, authorization: { apikey: 'key-1' } });
     expect(routes[1].methods).toEqual(['GET', 'POST']);
-    expect(routes[1].plugins['aws-lambda']?.authorization?.iam).toEqual({ accesskey: 'AK', secret_key: 'SK', aws_region: 'us-east-1', service: 'execute-api' });
+    expect(routes[1].plugins['aws-lambda']?.authorization?.iam).toEqual({ accesskey: 'AK', secret_key: 'SK', service: 'execute-api' });
   });
 
   it('reads JSON', () => {

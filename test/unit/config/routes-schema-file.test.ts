@@ -13,6 +13,7 @@ import { SEED_PUT_APIKEY, SEED_PUT_IAM, SEED_PUT_PATH_FORWARDING } from '../../s
 const REPO = path.resolve(__dirname, '../../..');
 const SHIPPED = path.join(REPO, 'schema', 'routes.schema.json');
 const DEMO = path.join(REPO, 'demo', 'routes.demo.yaml');
+const CREDENTIAL_EXAMPLES = path.join(REPO, 'examples', 'credentials.routes.yaml');
 
 function plainValidator(): ReturnType<Ajv['compile']> {
   // Ajv's defaults (strict mode on): no keyword, format or option of ours.
@@ -35,6 +36,18 @@ describe('schema/routes.schema.json', () => {
     const m = /^# yaml-language-server: \$schema=(\S+)$/.exec(first);
     expect(m).not.toBeNull();
     expect(path.resolve(path.dirname(DEMO), m![1])).toBe(SHIPPED);
+  });
+
+  it('a plain ajv accepts the credential examples (examples/), and so does the sidecar', () => {
+    const doc = parseYaml(readFileSync(CREDENTIAL_EXAMPLES, 'utf8')) as { routes: unknown[] };
+    const validate = plainValidator();
+    expect([validate(doc), validate.errors]).toEqual([true, null]);
+    const iams = readRoutesFile(CREDENTIAL_EXAMPLES).map((r) => r.plugins['aws-lambda']?.authorization?.iam);
+    expect(iams.map((iam) => Object.keys(iam ?? {}).filter((k) => ['accesskey', 'profile', 'role_arn'].includes(k)).sort().join('+'))).toEqual([
+      '', 'profile', 'role_arn', 'accesskey+role_arn', 'accesskey',
+    ]);
+    const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { files: string[] };
+    expect(pkg.files).toContain('examples');
   });
 
   it('a plain ajv accepts the demo routes, the seed examples and the README example', () => {
@@ -62,6 +75,8 @@ describe('schema/routes.schema.json', () => {
     ['no uri nor uris', { routes: [{ id: 'a', plugins: {} }] }],
     ['uri and uris', { routes: [{ id: 'a', uri: '/a', uris: ['/b'], plugins: {} }] }],
     ['host and hosts', { routes: [{ id: 'a', uri: '/a', host: 'a.example.com', hosts: ['b.example.com'], plugins: {} }] }],
+    ['a profile with static keys', { routes: [{ id: 'a', uri: '/a', plugins: { 'aws-lambda': { function_uri: 'https://h/', authorization: { iam: { profile: 'p', accesskey: 'AK', secretkey: 'SK' } } } } }] }],
+    ['duration_seconds without role_arn', { routes: [{ id: 'a', uri: '/a', plugins: { 'aws-lambda': { function_uri: 'https://h/', authorization: { iam: { duration_seconds: 900 } } } } }] }],
     ['iam without a secret key', { routes: [{ id: 'a', uri: '/a', plugins: { 'aws-lambda': { function_uri: 'https://h/', authorization: { iam: { accesskey: 'AK' } } } } }] }],
     ['an apikey with a trailing newline', { routes: [{ id: 'a', uri: '/a', plugins: { 'aws-lambda': { function_uri: 'https://h/', authorization: { apikey: 'key\n' } } } }] }],
     ['id ".."', { routes: [{ id: '..', uri: '/a', plugins: {} }] }],

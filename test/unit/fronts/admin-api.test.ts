@@ -138,7 +138,7 @@ describe('Admin API: the APISIX documentation examples, verbatim', () => {
         plugins: {
           'aws-lambda': {
             function_uri: 'https://ajycz5e0v9.execute-api.us-east-1.amazonaws.com/default/test-apisix',
-            authorization: { iam: { accesskey: '<access key>', secret_key: '******', aws_region: 'us-east-1', service: 'execute-api' } },
+            authorization: { iam: { accesskey: '<access key>', secret_key: '******', service: 'execute-api' } },
             ssl_verify: false,
           },
         },
@@ -205,6 +205,17 @@ describe('Admin API: reads', () => {
       value: { plugins: { 'aws-lambda': { authorization: { iam: { accesskey: 'AKIDEXAMPLE', secret_key: '******', session_token: '******' } } } } },
     });
     for (const text of [one.text, two.text]) expect(text).not.toMatch(/the-api-key|wJalrXUtnFEMI|FwoGZXIvYXdz/);
+  });
+
+  it('GET of an assume-role route masks the base keys\' secret and session token, shows the role fields', async () => {
+    const admin = await startAdmin();
+    const iam = { accesskey: 'AKIDEXAMPLE', secret_key: 'wJalrXUtnFEMI/K7MDENG', session_token: 'FwoGZXIvYXdzEJr//////////', role_arn: 'arn:aws:iam::123456789012:role/invoker', external_id: 'ext-1', duration_seconds: 900 };
+    expect((await admin.call('PUT', '/apisix/admin/routes/role', { body: lambdaRoute('/role', { authorization: { iam } }) })).status).toBe(201);
+    const got = await admin.call('GET', '/apisix/admin/routes/role');
+    expect(got.json).toMatchObject({
+      value: { plugins: { 'aws-lambda': { authorization: { iam: { ...iam, secret_key: '******', session_token: '******' } } } } },
+    });
+    expect(got.text).not.toMatch(/wJalrXUtnFEMI|FwoGZXIvYXdz/);
   });
 
   it('list → {total, list} of masked items, in store order', async () => {

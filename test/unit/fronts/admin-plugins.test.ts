@@ -88,7 +88,7 @@ describe('GET /apisix/admin/plugins/aws-lambda', () => {
       authorization: {
         properties: {
           apikey: { type: 'string' },
-          iam: { properties: { accesskey: { type: 'string' }, secretkey: { type: 'string' }, secret_key: { type: 'string' }, aws_region: { default: 'us-east-1' }, service: { default: 'execute-api' } } },
+          iam: { properties: { accesskey: { type: 'string' }, secretkey: { type: 'string' }, secret_key: { type: 'string' }, aws_region: { type: 'string' }, service: { default: 'execute-api' } } },
         },
       },
     });

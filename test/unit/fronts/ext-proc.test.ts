@@ -16,6 +16,10 @@ import { Gateway } from '../../../src/gateway';
 import { createTarget, DispatcherRegistry, LambdaTarget } from '../../../src/invoke/target';
 import { LiveRoutes } from '../../../src/routing/live-routes';
 import { RouteTable } from '../../../src/routing/route-table';
+import { CredentialRegistry } from '../../../src/aws/credential-registry';
+
+/** These routes sign with no keys: a registry for the type, never asked for credentials. */
+const NO_CREDENTIALS = new CredentialRegistry({ logger: pino({ level: 'silent' }) });
 
 const IDLE_TIMEOUT_MS = 300;
 /** Far above IDLE_TIMEOUT_MS: a stream that outlives it was never closed by the sidecar. */
@@ -60,7 +64,7 @@ describe('ext_proc front (ExternalProcessor/Process)', () => {
     const fnPort = (fnServer.address() as AddressInfo).port;
     const routes = validateRoutes([{ id: 'fn', uri: '/fn', plugins: { 'aws-lambda': { function_uri: `http://127.0.0.1:${fnPort}/fn` } } }]);
     registry = new DispatcherRegistry();
-    const gateway = new Gateway(new LiveRoutes(new RouteTable<LambdaTarget | null>(routes, (r) => createTarget(r, registry)), () => undefined));
+    const gateway = new Gateway(new LiveRoutes(new RouteTable<LambdaTarget | null>(routes, (r) => createTarget(r, registry, NO_CREDENTIALS)), () => undefined));
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
         for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logLines.push(JSON.parse(line) as Record<string, unknown>);

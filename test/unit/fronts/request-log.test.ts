@@ -22,6 +22,8 @@ it.each<[ErrorCode, number | undefined]>([
   [ERROR_CODES.DRAINING, LEVEL.warn],
   [ERROR_CODES.INTERNAL, LEVEL.error],
   [ERROR_CODES.CLIENT_GONE, LEVEL.debug],
+  // The credential source logs its outage once at each end: per request only at debug.
+  [ERROR_CODES.CREDENTIALS, LEVEL.debug],
   // Logged by the Gateway, at most once per interval: a front adds nothing per request.
   [ERROR_CODES.OVERLOADED, undefined],
   [ERROR_CODES.RESPONSE_BUDGET, undefined],

@@ -8,6 +8,11 @@ import { invoke } from '../../../src/invoke/invoke';
 import type { LambdaRequest } from '../../../src/invoke/lambda-request';
 import { createTarget, DispatcherRegistry, type LambdaTarget } from '../../../src/invoke/target';
 import { settlesWithin } from '../../support/settles-within';
+import pino from 'pino';
+import { CredentialRegistry } from '../../../src/aws/credential-registry';
+
+/** These routes sign with no keys: a registry for the type, never asked for credentials. */
+const NO_CREDENTIALS = new CredentialRegistry({ logger: pino({ level: 'silent' }) });
 
 const KEEPALIVE_POOL = 2;
 const ABANDONED = 6;
@@ -59,7 +64,7 @@ beforeAll(async () => {
     uri: `/${id}`,
     plugins: { 'aws-lambda': { function_uri: `${base}/${id}`, keepalive_pool: KEEPALIVE_POOL } },
   })));
-  for (const r of routes) targets.set(r.id, createTarget(r, registry) as LambdaTarget);
+  for (const r of routes) targets.set(r.id, createTarget(r, registry, NO_CREDENTIALS) as LambdaTarget);
 });
 
 afterAll(async () => {

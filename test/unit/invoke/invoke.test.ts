@@ -7,7 +7,10 @@ import { ERROR_CODES, sidecarError, STATUS_BY_CODE } from '../../../src/errors';
 import { errorResponse } from '../../../src/invoke/error-response';
 import { invoke } from '../../../src/invoke/invoke';
 import type { HeaderList, LambdaRequest, LambdaResponse } from '../../../src/invoke/lambda-request';
-import { createTarget, DispatcherRegistry, type LambdaTarget } from '../../../src/invoke/target';
+import pino from 'pino';
+import { CredentialRegistry } from '../../../src/aws/credential-registry';
+import { createTarget, DispatcherRegistry, type LambdaTarget, releaseTarget } from '../../../src/invoke/target';
+import { withAwsEnvironment } from '../../support/aws/aws-environment';
 import { oracleAuthorization } from '../aws/smithy-oracle';
 
 const API_KEY = 'route-api-key-1';
@@ -41,6 +44,7 @@ let closedPort: number;
 const received: Received[] = [];
 const pendingTimers = new Set<NodeJS.Timeout>();
 let registry: DispatcherRegistry;
+const credentialRegistry = new CredentialRegistry({ logger: pino({ level: 'silent' }) });
 const targets = new Map<string, LambdaTarget>();
 
 function last(): Received {
@@ -164,7 +168,7 @@ beforeAll(async () => {
 
   registry = new DispatcherRegistry();
   for (const route of validateRoutes(routeConfigs())) {
-    const t = createTarget(route, registry);
+    const t = createTarget(route, registry, credentialRegistry);
     if (t !== null) targets.set(route.id, t);
   }
 });
@@ -172,6 +176,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const t of pendingTimers) clearTimeout(t);
   await registry.closeAll();
+  credentialRegistry.close();
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
 });
@@ -188,11 +193,9 @@ describe('createTarget', () => {
       timeoutMs: 3000,
       maxBodyBytes: 64 * 1024 * 1024,
       keepalive: true,
-      iam: {
-        scope: { region: 'eu-west-1', service: 'lambda' },
-        credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY, sessionToken: SESSION_TOKEN },
-      },
+      iam: { scope: { region: 'eu-west-1', service: 'lambda' } },
     });
+    expect(t.iam?.source.current()).toEqual({ accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY, sessionToken: SESSION_TOKEN });
     expect(Object.isFrozen(t)).toBe(true);
     expect(target('fwd').basePath).toBe('/');
     expect(target('apikey').apiKey).toBe(API_KEY);
@@ -209,8 +212,8 @@ describe('createTarget', () => {
       { id: 'off', uri: '/o', plugins: { 'aws-lambda': { function_uri: 'http://127.0.0.1:1/x', _meta: { disable: true } } } },
     ]);
     const before = registry.size;
-    expect(createTarget(none, registry)).toBeNull();
-    expect(createTarget(disabled, registry)).toBeNull();
+    expect(createTarget(none, registry, credentialRegistry)).toBeNull();
+    expect(createTarget(disabled, registry, credentialRegistry)).toBeNull();
     expect(registry.size).toBe(before);
   });
 });
@@ -492,5 +495,61 @@ describe('errorResponse', () => {
     const res = errorResponse(sidecarError(ERROR_CODES.BAD_REQUEST, 'bad "path"\n\u0000'));
     expect(JSON.parse(res.body.toString())).toEqual({ message: 'bad "path"\n\u0000' });
     expect(res.status).toBe(400);
+  });
+});
+
+describe('invoke: credentials from the route\'s credential source', () => {
+  const chainRoute = (id: string, iam: Record<string, unknown>): unknown => ({
+    id,
+    uri: `/${id}`,
+    plugins: { 'aws-lambda': { function_uri: `http://127.0.0.1:${port}/default/test-apisix`, authorization: { iam } } },
+  });
+
+  it('iam: {} signs with the default chain (environment keys here) in the environment\'s region', async () => {
+    await withAwsEnvironment({ AWS_ACCESS_KEY_ID: ACCESS_KEY, AWS_SECRET_ACCESS_KEY: SECRET_KEY, AWS_SESSION_TOKEN: SESSION_TOKEN, AWS_REGION: 'ap-south-1' }, async () => {
+      const credentials = new CredentialRegistry({ logger: pino({ level: 'silent' }) });
+      try {
+        const [route] = validateRoutes([chainRoute('chain-env', {})]);
+        const t = createTarget(route, registry, credentials);
+        expect(t?.iam?.scope).toEqual({ region: 'ap-south-1', service: 'execute-api' });
+        const res = await invoke(t as LambdaTarget, undefined, request());
+        expect(res.status).toBe(200);
+        const r = last();
+        expect(values(r, 'x-amz-security-token')).toEqual([SESSION_TOKEN]);
+        expect(await verifyWithOracle(r, { region: 'ap-south-1', service: 'execute-api' }, SESSION_TOKEN)).toBe(values(r, 'authorization')[0]);
+      } finally {
+        credentials.close();
+      }
+    });
+  });
+
+  it('no credentials anywhere: 502 ERR_CREDENTIALS naming the source, and nothing is sent unsigned', async () => {
+    await withAwsEnvironment({}, async () => {
+      const credentials = new CredentialRegistry({ logger: pino({ level: 'silent' }) });
+      try {
+        const [route] = validateRoutes([chainRoute('chain-none', {})]);
+        const t = createTarget(route, registry, credentials) as LambdaTarget;
+        const before = received.length;
+        const e = await rejection(invoke(t, undefined, request()));
+        expect(e).toMatchObject({ code: ERROR_CODES.CREDENTIALS, status: 502 });
+        expect(e.message).toContain('AWS default credential chain');
+        expect(received.length).toBe(before);
+      } finally {
+        credentials.close();
+      }
+    });
+  });
+
+  it('routes asking for the same identity share one source; releasing the targets closes it', () => {
+    const credentials = new CredentialRegistry({ logger: pino({ level: 'silent' }) });
+    const iam = { accesskey: ACCESS_KEY, secret_key: SECRET_KEY };
+    const routes = validateRoutes([chainRoute('same-a', iam), chainRoute('same-b', iam)]);
+    const [a, b] = routes.map((r) => createTarget(r, registry, credentials) as LambdaTarget);
+    expect(a.iam?.source).toBe(b.iam?.source);
+    expect(credentials.size).toBe(1);
+    releaseTarget(a, registry);
+    expect(credentials.size).toBe(1);
+    releaseTarget(b, registry);
+    expect(credentials.size).toBe(0);
   });
 });

@@ -8,6 +8,11 @@ import type { LambdaRequest } from '../../../src/invoke/lambda-request';
 import { createTarget, DispatcherRegistry, type LambdaTarget } from '../../../src/invoke/target';
 import { settlesWithin } from '../../support/settles-within';
 import { failure } from '../../support/failure';
+import pino from 'pino';
+import { CredentialRegistry } from '../../../src/aws/credential-registry';
+
+/** These routes sign with no keys: a registry for the type, never asked for credentials. */
+const NO_CREDENTIALS = new CredentialRegistry({ logger: pino({ level: 'silent' }) });
 
 const KEEPALIVE_POOL = 2;
 /** Far below the 3 s route timeout: a wedged pool never answers, a healthy one in milliseconds. */
@@ -40,7 +45,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   registry = new DispatcherRegistry();
   const [config] = validateRoutes([route('fn', {})]);
-  target = createTarget(config, registry) as LambdaTarget;
+  target = createTarget(config, registry, NO_CREDENTIALS) as LambdaTarget;
 });
 
 afterAll(async () => {
@@ -86,7 +91,7 @@ describe('createTarget checks the header values it will send', () => {
     } catch {
       return; // the schema refused it first: also fine, the value never reaches a target
     }
-    const f = failure(() => createTarget(routes[0], registry));
+    const f = failure(() => createTarget(routes[0], registry, NO_CREDENTIALS));
     expect(f.code).toBe('ERR_CONFIG_INVALID');
     expect(f.message).toContain(`route "${id}"`);
     expect(f.message).toContain(field);

@@ -9,6 +9,11 @@ import { invoke } from '../../../src/invoke/invoke';
 import type { LambdaRequest } from '../../../src/invoke/lambda-request';
 import { BudgetHold, ResponseBudget } from '../../../src/invoke/response-budget';
 import { createTarget, DispatcherRegistry, type LambdaTarget } from '../../../src/invoke/target';
+import pino from 'pino';
+import { CredentialRegistry } from '../../../src/aws/credential-registry';
+
+/** These routes sign with no keys: a registry for the type, never asked for credentials. */
+const NO_CREDENTIALS = new CredentialRegistry({ logger: pino({ level: 'silent' }) });
 
 const ANSWER_BYTES = 1024 * 1024;
 const ANSWER = Buffer.alloc(ANSWER_BYTES, 7);
@@ -35,7 +40,7 @@ beforeAll(async () => {
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   registry = new DispatcherRegistry();
   const [route] = validateRoutes([{ id: 'fn', uri: '/fn/*', plugins: { 'aws-lambda': { function_uri: base } } }]);
-  target = createTarget(route, registry) as LambdaTarget;
+  target = createTarget(route, registry, NO_CREDENTIALS) as LambdaTarget;
 });
 
 afterAll(async () => {
