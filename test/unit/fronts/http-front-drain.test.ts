@@ -47,9 +47,21 @@ describe('HTTP front while draining', () => {
     let fresh: Answer | undefined;
     let settled = false;
     void inFlight.finally(() => (settled = true));
+    // The listener closes as soon as the slow request is done, which may fall between the check
+    // and the next poll: a refused poll then ends the loop; before that it fails the test.
+    const poll = async (path: string, headers: Record<string, string>): Promise<Answer | undefined> => {
+      try {
+        return await request(h.httpPort, path, { headers });
+      } catch (err) {
+        if (settled) return undefined;
+        throw err;
+      }
+    };
     while (!settled) {
-      health.push(await request(h.httpPort, '/healthz', { headers: { connection: 'keep-alive' } }));
-      fresh ??= await request(h.httpPort, '/slow', { headers: { 'x-request-id': 'during-drain' } });
+      const answer = await poll('/healthz', { connection: 'keep-alive' });
+      if (answer === undefined) break;
+      health.push(answer);
+      fresh ??= await poll('/slow', { 'x-request-id': 'during-drain' });
       await new Promise((r) => setTimeout(r, 50));
     }
 
