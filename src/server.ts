@@ -256,6 +256,12 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
   const routes: TargetTable = live;
   const health = new HealthState();
 
+  /** What start-up took beyond the listeners: the store, the pools, the credential sources. */
+  const releaseAll = async (): Promise<void> => {
+    await opts.store.close();
+    await registry.closeAll();
+    credentials.close();
+  };
   let grpcServer: grpc.Server | undefined;
   let grpcAddress: string | undefined;
   let httpFront: HttpFront | undefined;
@@ -303,9 +309,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
     grpcServer?.forceShutdown();
     httpFront?.server.close();
     adminServer?.close();
-    await opts.store.close();
-    await registry.closeAll();
-    credentials.close();
+    await releaseAll();
     throw err;
   }
 
@@ -331,9 +335,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
         httpFront?.server.closeAllConnections();
         adminServer?.closeAllConnections();
       }
-      await opts.store.close();
-      await registry.closeAll();
-      credentials.close();
+      await releaseAll();
       log.info('stopped');
     })();
     return closing;

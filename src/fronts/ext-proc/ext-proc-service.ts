@@ -22,6 +22,7 @@ import type { LambdaTarget } from '../../invoke/target';
 import type { ExternalProcessorHandlers, ProcessingRequest, ProcessingResponse } from '../grpc-definitions';
 import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit, refusedResponse } from '../grpc-call-limit';
 import { logRequest, logRequestFailure, requestIdOf } from '../request-log';
+import { ROUTE_HINT_KEY } from '../route-hint';
 import { readRequestHeaders, toHeaderMutations } from './headers';
 
 /**
@@ -41,7 +42,7 @@ export interface ExtProcOptions {
 }
 
 /** gRPC metadata key Envoy sets per route (ExtProcPerRoute overrides.grpc_initial_metadata). */
-export const ROUTE_METADATA_KEY = 'x-lambda-route';
+export const ROUTE_METADATA_KEY = ROUTE_HINT_KEY;
 
 type Stream = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
 

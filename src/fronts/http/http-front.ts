@@ -12,13 +12,14 @@ import { errorResponse } from '../../invoke/error-response';
 import { HeaderList, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
 import type { LambdaTarget } from '../../invoke/target';
 import { logRequestFailure, REQUEST_ID_HEADER } from '../request-log';
+import { ROUTE_HINT_KEY } from '../route-hint';
 
 /** Paths the sidecar keeps for itself; never routed to a function. */
 export const HEALTH_PATH = '/healthz';
 export const RESERVED_PREFIX = '/_sidecar/';
 export const DEFAULT_TRUSTED_PROXIES = ['127.0.0.0/8', '::1/128'];
 /** Request header a trusted proxy may set to name the route (like x-lambda-route metadata for ext_proc). */
-export const ROUTE_HEADER = 'x-lambda-route';
+export const ROUTE_HEADER = ROUTE_HINT_KEY;
 /**
  * How long a client may pause while sending a request: the whole header block must arrive within
  * it, and the body may not go quiet for longer (a slow but steady upload is fine). Then 408 and
