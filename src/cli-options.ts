@@ -10,7 +10,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ERROR_CODES, sidecarError } from './errors';
 import { DEFAULT_MAX_ROUTES_FILE_BYTES } from './config/routes-file';
 import { DEFAULT_LOG_BUFFER_BYTES, LOG_LEVELS, LogLevel } from './logger';
-import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_GRPC_LISTEN, DEFAULT_MAX_ROUTES, DEFAULT_HTTP_LISTEN, parseListenAddress } from './server';
+import { isLoopback, parseListenAddress } from './config/network-address';
+import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_GRPC_LISTEN, DEFAULT_MAX_ROUTES, DEFAULT_HTTP_LISTEN } from './server';
 import { DEFAULT_CREDENTIAL_FETCH_TIMEOUT_MS, DEFAULT_REFRESH_BEFORE_EXPIRY_MS, DEFAULT_RETRY_MAX_DELAY_MS } from './aws/credential-source';
 import { DEFAULT_ETCD_CALL_TIMEOUT_MS } from './config/stores/store-spec';
 import { DEFAULT_STREAM_IDLE_TIMEOUT_MS } from './fronts/ext-proc/ext-proc-service';
@@ -116,10 +117,7 @@ export function usage(): string {
   return lines.join('\n');
 }
 
-/** 127.0.0.0/8, ::1 and localhost: only this machine can reach them. */
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
+export { isLoopback } from './config/network-address';
 
 const PARSE_ARGS_OPTIONS: NonNullable<ParseArgsConfig['options']> = Object.fromEntries(FLAG_ENTRIES.map(([, spec]) => [spec.flag, { type: spec.type }]));
 

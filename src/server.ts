@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { RouteConfig } from './config/route-schema';
 import type { RouteStore } from './config/stores/route-store';
-import { ConfigError, ERROR_CODES, SidecarError, sidecarError } from './errors';
+import { formatAddress, parseListenAddress } from './config/network-address';
+import { ConfigError, ERROR_CODES, SidecarError } from './errors';
 import { extAuthzHandlers } from './fronts/ext-authz/ext-authz-service';
 import { createAdminApi } from './fronts/admin/admin-api';
 import { DEFAULT_STREAM_IDLE_TIMEOUT_MS, extProcHandlers } from './fronts/ext-proc/ext-proc-service';
@@ -139,19 +140,7 @@ export interface RunningSidecar {
   close(): Promise<void>;
 }
 
-/** Splits `host:port` / `[v6]:port`; throws ERR_CLI_INVALID naming the flag. */
-export function parseListenAddress(value: string, flag: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value);
-  const port = m === null ? NaN : Number(m[3]);
-  if (m === null || port > 65535) {
-    throw sidecarError(ERROR_CODES.CLI_INVALID, `${flag}: expected host:port (e.g. 127.0.0.1:50051 or [::1]:50051), got "${value}"`);
-  }
-  return { host: m[1] ?? m[2], port };
-}
-
-function formatAddress(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
+export { parseListenAddress } from './config/network-address';
 
 /** Builds every route's target; if one is refused, gives back what the others took and throws. */
 function buildTable(routes: readonly RouteConfig[], registry: DispatcherRegistry, credentials: CredentialRegistry): RouteTable<LambdaTarget | null> {

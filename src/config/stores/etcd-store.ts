@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { ConfigError, ERROR_CODES, sidecarError } from '../../errors';
 import type { RouteConfig } from '../route-schema';
 import { RouteBuilder, RouteStore, SerialQueue } from './route-store';
+import { splitHostPort } from '../network-address';
 import { routeFromEtcdValue } from './etcd-value';
 import { DEFAULT_ETCD_CALL_TIMEOUT_MS } from './store-spec';
 
@@ -42,7 +43,7 @@ export function parseEtcdSpec(spec: string): EtcdSpec {
   if (m === null) throw new ConfigError(`--store: expected etcd://host:port[,host:port...]/prefix, got "${spec}"`, ERROR_CODES.CLI_INVALID);
   const hosts = m[1].split(',').map((h) => h.trim()).filter((h) => h !== '');
   for (const h of hosts) {
-    if (!/^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(h)) {
+    if (splitHostPort(h) === undefined) {
       throw new ConfigError(`--store: etcd endpoint "${h}" is not host:port`, ERROR_CODES.CLI_INVALID);
     }
   }

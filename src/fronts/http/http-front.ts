@@ -4,7 +4,8 @@
  * the sidecar can run standalone. Unmatched paths get 404 `{"message": ...}`.
  */
 import * as http from 'node:http';
-import { BlockList, isIPv4, isIPv6, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { cidrList, inCidrList } from '../../config/network-address';
 import type { Logger } from 'pino';
 import { asSidecarError, ERROR_CODES, ErrorCode, SidecarError, sidecarError } from '../../errors';
 import type { Gateway, RoutedRequest } from '../../gateway';
@@ -40,27 +41,8 @@ export interface HttpFrontOptions {
   readonly requestIdleTimeoutMs?: number;
 }
 
-/** Parses CIDR strings (a bare address is a /32 or /128) into a BlockList; throws on a bad entry. */
-export function trustedProxyList(cidrs: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const cidr of cidrs) {
-    const [addr, bits] = cidr.split('/');
-    const family = isIPv4(addr) ? 'ipv4' : isIPv6(addr) ? 'ipv6' : undefined;
-    const max = family === 'ipv4' ? 32 : 128;
-    const prefix = bits === undefined ? max : Number(bits);
-    if (family === undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > max) {
-      throw sidecarError(ERROR_CODES.CLI_INVALID, `trusted proxy "${cidr}" is not an IP address or CIDR`);
-    }
-    list.addSubnet(addr, prefix, family);
-  }
-  return list;
-}
-
-function isTrusted(list: BlockList, address: string | undefined): boolean {
-  if (address === undefined) return false;
-  const v4mapped = address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address;
-  return list.check(v4mapped, isIPv4(v4mapped) ? 'ipv4' : 'ipv6');
-}
+/** The trusted proxies' CIDRs as a BlockList (config/network-address.ts). */
+export const trustedProxyList = cidrList;
 
 /** nginx's / Envoy's `x-request-id`, for the log lines about this request. */
 function requestIdOf(req: http.IncomingMessage): string | undefined {
@@ -210,7 +192,7 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
     }
     let host = req.headers.host ?? '';
     let routeHint: string | undefined;
-    if (isTrusted(trusted, req.socket.remoteAddress)) {
+    if (inCidrList(trusted, req.socket.remoteAddress)) {
       // Only a trusted proxy (nginx beside us) may choose the host we match on or name the route.
       const fwdHost = req.headers['x-forwarded-host'];
       if (typeof fwdHost === 'string' && fwdHost !== '') host = fwdHost.split(',')[0].trim();
