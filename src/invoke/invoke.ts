@@ -10,7 +10,7 @@ import type { HeaderList, LambdaRequest, LambdaResponse } from './lambda-request
 import type { Dispatcher } from 'undici';
 import type { BudgetHold } from './response-budget';
 import type { ShutdownSwitch } from './shutdown-switch';
-import type { LambdaTarget } from './target';
+import { bodySizeError, type LambdaTarget } from './target';
 import { forwardedPath, toWirePath } from './wire-path';
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT']);
@@ -263,9 +263,8 @@ function dispatch(target: LambdaTarget, opts: Dispatcher.DispatchOptions, signal
  * SidecarError.
  */
 export async function invoke(target: LambdaTarget, rest: string | undefined, req: LambdaRequest, signal?: AbortSignal, bounds: InvokeBounds = NO_BOUNDS): Promise<LambdaResponse> {
-  if (req.body !== null && req.body.length > target.maxBodyBytes) {
-    throw sidecarError(ERROR_CODES.BODY_TOO_LARGE, `request body exceeds max_req_body_size (${target.maxBodyBytes} bytes)`);
-  }
+  const tooLarge = bodySizeError(target, req.body?.length);
+  if (tooLarge !== undefined) throw tooLarge;
   const wirePath = toWirePath(forwardedPath(target.basePath, rest));
   const headers = await buildUpstreamHeaders(target, req, wirePath, new Date(), signal);
   let res: RawResponse;

@@ -10,6 +10,7 @@ import type { CredentialSource } from '../aws/credential-source';
 import { resolveIamCredentials } from '../aws/iam-credential-spec';
 import type { SigV4Scope } from '../aws/sigv4';
 import { RouteValidationError } from '../config/route-schema';
+import { ERROR_CODES, type SidecarError, sidecarError } from '../errors';
 import { ConnectionGate } from './connection-gate';
 import { refusalSafeClient } from './refusal-safe-client';
 
@@ -119,6 +120,16 @@ function checkHeaderValues(route: RouteConfig, c: LambdaPluginConfig): void {
       throw new RouteValidationError([{ route: `route "${route.id}"`, field: `plugins.aws-lambda.${field}`, reason: 'contains a control character (a trailing newline?); it is sent in a header, so remove it' }]);
     }
   }
+}
+
+/**
+ * The one `max_req_body_size` check. `bytes`: what the request says or holds (a declared
+ * content-length lets a front refuse before it reads or buffers a body); undefined passes.
+ */
+export function bodySizeError(target: Pick<LambdaTarget, 'maxBodyBytes'>, bytes: number | undefined): SidecarError | undefined {
+  return bytes !== undefined && bytes > target.maxBodyBytes
+    ? sidecarError(ERROR_CODES.BODY_TOO_LARGE, `request body exceeds max_req_body_size (${target.maxBodyBytes} bytes)`)
+    : undefined;
 }
 
 /** Builds the target of a route with an enabled aws-lambda plugin; null for pass-through routes. */

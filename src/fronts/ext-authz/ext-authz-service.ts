@@ -15,7 +15,7 @@ import { asSidecarError, ERROR_CODES, ErrorCode, SidecarError, sidecarError } fr
 import type { Gateway, RoutedRequest } from '../../gateway';
 import { errorResponse } from '../../invoke/error-response';
 import { LambdaRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
-import type { LambdaTarget } from '../../invoke/target';
+import { bodySizeError, type LambdaTarget } from '../../invoke/target';
 import type { AuthorizationHandlers, CheckRequest, CheckResponse } from '../grpc-definitions';
 import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit, refusedResponse } from '../grpc-call-limit';
 import { logRequest, logRequestFailure, requestIdOf } from '../request-log';
@@ -33,9 +33,7 @@ function bodyTooLarge(req: CheckedRequest, target: LambdaTarget): SidecarError |
       'request body was cut short by the proxy (ext_authz with_request_body.max_request_bytes); set allow_partial_message: false',
     );
   }
-  const max = target.maxBodyBytes;
-  const largest = Math.max(req.body?.length ?? 0, req.sizeBytes, req.contentLength ?? 0);
-  return largest > max ? sidecarError(ERROR_CODES.BODY_TOO_LARGE, `request body exceeds max_req_body_size (${max} bytes)`) : undefined;
+  return bodySizeError(target, Math.max(req.body?.length ?? 0, req.sizeBytes, req.contentLength ?? 0));
 }
 
 class CheckCall {

@@ -18,7 +18,7 @@ import { asSidecarError, ERROR_CODES, ErrorCode, SidecarError, sidecarError } fr
 import type { Gateway, RoutedRequest } from '../../gateway';
 import { errorResponse } from '../../invoke/error-response';
 import { LambdaRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
-import type { LambdaTarget } from '../../invoke/target';
+import { bodySizeError, type LambdaTarget } from '../../invoke/target';
 import type { ExternalProcessorHandlers, ProcessingRequest, ProcessingResponse } from '../grpc-definitions';
 import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit, refusedResponse } from '../grpc-call-limit';
 import { logRequest, logRequestFailure, requestIdOf } from '../request-log';
@@ -189,9 +189,10 @@ class ExtProcStream {
       this.run(null);
       return;
     }
-    if (incoming.contentLength !== undefined && incoming.contentLength > routed.target.maxBodyBytes) {
-      // Refuse before Envoy buffers a body we would refuse anyway.
-      this.fail(sidecarError(ERROR_CODES.BODY_TOO_LARGE, `request body exceeds max_req_body_size (${routed.target.maxBodyBytes} bytes)`));
+    // Refuse before Envoy buffers a body we would refuse anyway.
+    const tooLarge = bodySizeError(routed.target, incoming.contentLength);
+    if (tooLarge !== undefined) {
+      this.fail(tooLarge);
       return;
     }
     this.phase = 'awaiting-body';

@@ -11,7 +11,7 @@ import { asSidecarError, ERROR_CODES, ErrorCode, SidecarError, sidecarError } fr
 import type { Gateway, RoutedRequest } from '../../gateway';
 import { errorResponse } from '../../invoke/error-response';
 import { HeaderList, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
-import type { LambdaTarget } from '../../invoke/target';
+import { bodySizeError, type LambdaTarget } from '../../invoke/target';
 import { logRequestFailure, REQUEST_ID_HEADER } from '../request-log';
 import { ROUTE_HINT_KEY } from '../route-hint';
 
@@ -99,15 +99,16 @@ function closeAfterAnswer(req: http.IncomingMessage, res: http.ServerResponse): 
 }
 
 /** Reads the body, refusing (413) past `limit` bytes before buffering more, and (408) when it goes quiet for idleMs. */
-function readBody(req: http.IncomingMessage, limit: number, idleMs: number): Promise<Buffer> {
+function readBody(req: http.IncomingMessage, target: LambdaTarget, idleMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     armBodyIdleTimer(req, idleMs, () => reject(requestTimeoutError(idleMs)));
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
-        reject(sidecarError(ERROR_CODES.BODY_TOO_LARGE, `request body exceeds max_req_body_size (${limit} bytes)`));
+      const tooLarge = bodySizeError(target, size);
+      if (tooLarge !== undefined) {
+        reject(tooLarge);
         req.removeAllListeners('data');
         req.resume();
         return;
@@ -249,11 +250,10 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
     try {
       const t = routed.target as LambdaTarget;
       const declared = Number(req.headers['content-length']);
-      if (Number.isFinite(declared) && declared > t.maxBodyBytes) {
-        throw sidecarError(ERROR_CODES.BODY_TOO_LARGE, `request body exceeds max_req_body_size (${t.maxBodyBytes} bytes)`);
-      }
+      const tooLarge = bodySizeError(t, Number.isFinite(declared) ? declared : undefined);
+      if (tooLarge !== undefined) throw tooLarge;
       const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-      const body = hasBody ? await readBody(req, t.maxBodyBytes, idleMs) : null;
+      const body = hasBody ? await readBody(req, t, idleMs) : null;
       const answer = await gateway.invoke({ ...routed, target: t }, { method, path, query, host, headers, body }, abort.signal);
       send(res, answer, method === 'HEAD');
     } catch (err) {
