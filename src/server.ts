@@ -18,7 +18,8 @@ import { loadGrpcDefinitions } from './fronts/grpc-definitions';
 import { healthHandlers, HealthState } from './fronts/health';
 import { createHttpFront, DEFAULT_TRUSTED_PROXIES, HttpFront } from './fronts/http/http-front';
 import { Gateway, TargetTable } from './gateway';
-import { createTarget, DispatcherRegistry, LambdaTarget } from './invoke/target';
+import type { RouteTarget } from './invoke/route-target';
+import { createTarget, DispatcherRegistry } from './invoke/target';
 import { LiveRoutes } from './routing/live-routes';
 import { RouteTable } from './routing/route-table';
 
@@ -150,11 +151,11 @@ function formatAddress(host: string, port: number): string {
 }
 
 /** Builds every route's target; if one is refused, releases the pools the others took and throws. */
-function buildTable(routes: readonly RouteConfig[], registry: DispatcherRegistry): RouteTable<LambdaTarget | null> {
-  const built: LambdaTarget[] = [];
+function buildTable(routes: readonly RouteConfig[], registry: DispatcherRegistry, log?: Logger): RouteTable<RouteTarget | null> {
+  const built: RouteTarget[] = [];
   try {
     return new RouteTable(routes, (route) => {
-      const target = createTarget(route, registry);
+      const target = createTarget(route, registry, log);
       if (target !== null) built.push(target);
       return target;
     });
@@ -164,7 +165,7 @@ function buildTable(routes: readonly RouteConfig[], registry: DispatcherRegistry
   }
 }
 
-function releaseTable(table: RouteTable<LambdaTarget | null>, registry: DispatcherRegistry): void {
+function releaseTable(table: RouteTable<RouteTarget | null>, registry: DispatcherRegistry): void {
   for (const entry of table.entries()) if (entry.payload !== null) registry.release(entry.payload.dispatcher);
 }
 
@@ -226,9 +227,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
       log.error({ code: ERROR_CODES.CONFIG_INVALID, routes: routes.length, maxRoutes, store: opts.store.description }, `routes change refused, keeping the last good routes: ${refusal}`);
       return;
     }
-    let table: RouteTable<LambdaTarget | null>;
+    let table: RouteTable<RouteTarget | null>;
     try {
-      table = buildTable(routes, registry);
+      table = buildTable(routes, registry, log);
     } catch (err) {
       log.error({ code: (err as SidecarError).code, store: opts.store.description }, `routes update refused, keeping the last good routes: ${(err as Error).message}`);
       return;
@@ -241,7 +242,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
     await opts.store.close();
     throw new ConfigError(`${opts.store.description}: ${refusal}`);
   }
-  live = new LiveRoutes(buildTable(initial, registry), (old) => releaseTable(old, registry));
+  live = new LiveRoutes(buildTable(initial, registry, log), (old) => releaseTable(old, registry));
   log.info({ routes: initial.length, store: opts.store.description }, 'routes loaded');
   const gateway = new Gateway(live, {
     logger: log,

@@ -7,7 +7,7 @@
  */
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConfigError } from '../errors';
-import { FIELD_ALIASES, patternReason, PLUGIN_NAME, ROUTE_ID_PATTERN, ROUTE_SCHEMA, type RouteConfig } from './route-json-schema';
+import { FIELD_ALIASES, INVOKE_ONLY_FIELDS, patternReason, PLUGIN_NAME, ROUTE_ID_PATTERN, ROUTE_SCHEMA, type RouteConfig } from './route-json-schema';
 
 export {
   DEFAULT_AWS_REGION,
@@ -233,7 +233,7 @@ function checkUriPattern(uri: string): string | undefined {
 }
 
 /** What JSON Schema cannot say: URL rules and the uri's "*" and ":param" rules, for fields the schema accepted. */
-function codeChecks(route: Json, name: string, problems: RouteProblem[]): void {
+function codeChecks(route: Json, name: string, serviceGiven: boolean, problems: RouteProblem[]): void {
   const flagged = new Set(problems.map((p) => p.field));
   const check = (field: string, value: unknown, rule: (v: string) => string | undefined): void => {
     if (typeof value !== 'string' || flagged.has(field)) return;
@@ -243,7 +243,33 @@ function codeChecks(route: Json, name: string, problems: RouteProblem[]): void {
   check('uri', route.uri, checkUriPattern);
   if (Array.isArray(route.uris)) route.uris.forEach((u, i) => check(`uris[${i}]`, u, checkUriPattern));
   const plugin = isPlainObject(route.plugins) ? route.plugins[PLUGIN_NAME] : undefined;
-  if (isPlainObject(plugin)) check(`plugins.${PLUGIN_NAME}.function_uri`, plugin.function_uri, checkFunctionUri);
+  if (isPlainObject(plugin)) {
+    check(`plugins.${PLUGIN_NAME}.function_uri`, plugin.function_uri, checkFunctionUri);
+    invokeTargetChecks(plugin, name, serviceGiven, problems);
+  }
+}
+
+/**
+ * The fields of a Lambda Invoke target (`function_name`) make no sense on a `function_uri` route,
+ * and the Invoke API is signed with SigV4 for service `lambda`: say so at load, naming the field.
+ * `serviceGiven`: the route spelled out `authorization.iam.service` (before its default applied).
+ */
+function invokeTargetChecks(plugin: Json, name: string, serviceGiven: boolean, problems: RouteProblem[]): void {
+  const at = (field: string): string => `plugins.${PLUGIN_NAME}.${field}`;
+  if (plugin.function_name === undefined) {
+    for (const field of INVOKE_ONLY_FIELDS) {
+      if (plugin[field] !== undefined) problems.push({ route: name, field: at(field), reason: 'applies only with function_name (a Lambda Invoke target); remove it or use function_name instead of function_uri' });
+    }
+    return;
+  }
+  const authorization = isPlainObject(plugin.authorization) ? plugin.authorization : undefined;
+  if (authorization?.apikey !== undefined) problems.push({ route: name, field: at('authorization.apikey'), reason: "is not used by Lambda's Invoke API (function_name): use authorization.iam" });
+  const iam = isPlainObject(authorization?.iam) ? authorization?.iam : undefined;
+  if (iam === undefined) {
+    problems.push({ route: name, field: at('authorization.iam'), reason: "is required with function_name: Lambda's Invoke API takes SigV4-signed requests only" });
+  } else if (serviceGiven && iam.service !== 'lambda') {
+    problems.push({ route: name, field: at('authorization.iam.service'), reason: 'must be "lambda" (or left out) with function_name: the Invoke API is signed for service lambda' });
+  }
 }
 
 /** APISIX accepts numeric ids in JSON bodies; they are strings everywhere else. */
@@ -272,9 +298,10 @@ function checkRoute(input: unknown, where: string): { route: RouteConfig | undef
   const authorization = isPlainObject(plugin) ? plugin.authorization : undefined;
   const iam = isPlainObject(authorization) ? authorization.iam : undefined;
   if (isPlainObject(iam)) (authorization as Json).iam = readAliases(iam, `plugins.${PLUGIN_NAME}.authorization.iam`, name, problems);
+  const serviceGiven = isPlainObject(iam) && iam.service !== undefined;
   const validate = routeValidator();
   if (!validate(copy)) problems.push(...problemsOf(validate.errors ?? [], copy, name));
-  codeChecks(copy, name, problems);
+  codeChecks(copy, name, serviceGiven, problems);
   return { route: problems.length === 0 ? deepFreeze(copy as unknown as RouteConfig) : undefined, problems };
 }
 

@@ -18,7 +18,7 @@ import { asSidecarError, ERROR_CODES, ErrorCode, SidecarError, sidecarError } fr
 import type { Gateway, RoutedRequest } from '../../gateway';
 import { errorResponse } from '../../invoke/error-response';
 import { LambdaRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
-import type { LambdaTarget } from '../../invoke/target';
+import type { RouteTarget } from '../../invoke/route-target';
 import type { ExternalProcessorHandlers, ProcessingRequest, ProcessingResponse } from '../grpc-definitions';
 import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit, refusedResponse } from '../grpc-call-limit';
 import { logRequest, logRequestFailure, requestIdOf } from '../request-log';
@@ -215,7 +215,7 @@ class ExtProcStream {
 
   private run(body: Buffer | null): void {
     this.phase = 'invoking';
-    const routed = this.routed as RoutedRequest & { target: LambdaTarget };
+    const routed = this.routed as RoutedRequest & { target: RouteTarget };
     const req: LambdaRequest = { ...(this.request as Omit<LambdaRequest, 'body'>), body };
     this.abort = new AbortController();
     this.gateway.invoke(routed, req, this.abort.signal).then(

@@ -10,7 +10,7 @@ import { asSidecarError, ERROR_CODES, ErrorCode, SidecarError, sidecarError } fr
 import type { Gateway, RoutedRequest } from '../../gateway';
 import { errorResponse } from '../../invoke/error-response';
 import { HeaderList, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
-import type { LambdaTarget } from '../../invoke/target';
+import type { RouteTarget } from '../../invoke/route-target';
 import { logRequestFailure, REQUEST_ID_HEADER } from '../request-log';
 
 /** Paths the sidecar keeps for itself; never routed to a function. */
@@ -264,7 +264,7 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
       if (!res.writableFinished) abort.abort();
     });
     try {
-      const t = routed.target as LambdaTarget;
+      const t = routed.target as RouteTarget;
       const declared = Number(req.headers['content-length']);
       if (Number.isFinite(declared) && declared > t.maxBodyBytes) {
         throw sidecarError(ERROR_CODES.BODY_TOO_LARGE, `request body exceeds max_req_body_size (${t.maxBodyBytes} bytes)`);

@@ -165,7 +165,7 @@ beforeAll(async () => {
   registry = new DispatcherRegistry();
   for (const route of validateRoutes(routeConfigs())) {
     const t = createTarget(route, registry);
-    if (t !== null) targets.set(route.id, t);
+    if (t?.kind === 'http') targets.set(route.id, t);
   }
 });
 

@@ -1,0 +1,151 @@
+/**
+ * The Lambda Invoke target (`function_name`): the request becomes an API Gateway event (or the raw
+ * body), POSTed to Lambda's Invoke API (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html),
+ * SigV4-signed for service `lambda`; the answer is decoded with Lambda's error semantics
+ * (invoke-answer.ts). Pools, gate, answer budget, error mapping and signing are the HTTP target's.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { amzDate, signSigV4, type SigV4Credentials, type SigV4Scope } from '../../aws/sigv4';
+import type { LambdaPluginConfig, RouteConfig } from '../../config/route-schema';
+import { RouteValidationError } from '../../config/route-schema';
+import { ERROR_CODES, sidecarError } from '../../errors';
+import { relayableResponseHeaders } from '../header-filter';
+import { dispatch, flatten, type InvokeBounds, mapUpstreamError, NO_BOUNDS, type RawResponse, toHeaderList } from '../invoke';
+import type { HeaderList, LambdaRequest, LambdaResponse } from '../lambda-request';
+import { acquirePooled, type DispatcherRegistry, type LambdaTarget } from '../target';
+import { buildInvokePayload, type EventFormat } from './apigw-event';
+import { type LambdaFunctionRef, parseFunctionName, resolveLambdaEndpoint } from './function-name';
+import { checkPayloadSize, DEFAULT_FUNCTION_ERROR_STATUS, type InvocationType, interpretInvokeAnswer } from './invoke-answer';
+
+export const DEFAULT_INVOCATION_TYPE: InvocationType = 'RequestResponse';
+export const DEFAULT_EVENT_FORMAT: EventFormat = 'apigw_v2';
+export const DEFAULT_LOG_TYPE = 'None';
+/** The signing service of the Invoke API. */
+export const LAMBDA_SIGNING_SERVICE = 'lambda';
+/**
+ * `requestContext.http.sourceIp` / `identity.sourceIp`: the fronts do not hand the client's address
+ * to the engine yet (Envoy's `source.address` attribute, the HTTP front's peer), so events carry
+ * this loopback placeholder.
+ */
+export const UNKNOWN_SOURCE_IP = '127.0.0.1';
+/** `requestContext.http.protocol`: the fronts do not report the client's protocol either. */
+export const EVENT_PROTOCOL = 'HTTP/1.1';
+
+/** What every pooled target has, the HTTP target's fields (one definition for both kinds). */
+type PooledTargetFields = Pick<LambdaTarget, 'routeId' | 'origin' | 'hostHeader' | 'timeoutMs' | 'maxBodyBytes' | 'keepalive' | 'maxResponseBytes' | 'dispatcher' | 'gate' | 'invoke'>;
+
+export interface LambdaInvokeTarget extends PooledTargetFields {
+  readonly kind: 'lambda_invoke';
+  readonly function: LambdaFunctionRef;
+  /** Wire path of the Invoke call (the endpoint's own path, if any, in front). */
+  readonly invokePath: string;
+  readonly invocationType: InvocationType;
+  readonly eventFormat: EventFormat;
+  readonly functionErrorStatus: number;
+  readonly logTail: boolean;
+  readonly scope: SigV4Scope;
+  readonly credentials: SigV4Credentials;
+}
+
+/** A ConfigError of the function-name parser, as a route problem naming the field. */
+function asRouteProblem(route: RouteConfig, field: string, err: unknown): never {
+  const message = err instanceof Error ? err.message : String(err);
+  throw new RouteValidationError([{ route: `route "${route.id}"`, field: `plugins.aws-lambda.${field}`, reason: message.replace(/^route \S+: \S+ /, '') }]);
+}
+
+export function createLambdaInvokeTarget(route: RouteConfig, c: LambdaPluginConfig, registry: DispatcherRegistry, log?: Logger): LambdaInvokeTarget {
+  const iam = c.authorization?.iam;
+  if (iam === undefined) throw new RouteValidationError([{ route: `route "${route.id}"`, field: 'plugins.aws-lambda.authorization.iam', reason: 'is required with function_name' }]);
+  let fn: LambdaFunctionRef;
+  try {
+    fn = parseFunctionName(route.id, c.function_name as string, c.qualifier);
+  } catch (err) {
+    asRouteProblem(route, c.qualifier !== undefined && /qualifier/.test(String(err)) ? 'qualifier' : 'function_name', err);
+  }
+  const region = fn.region ?? iam.aws_region;
+  let url: URL;
+  try {
+    url = resolveLambdaEndpoint(route.id, c.endpoint, region);
+  } catch (err) {
+    asRouteProblem(route, 'endpoint', err);
+  }
+  const basePath = url.pathname.replace(/\/+$/, '');
+  const target: LambdaInvokeTarget = Object.freeze({
+    kind: 'lambda_invoke',
+    routeId: route.id,
+    origin: url.origin,
+    hostHeader: url.host,
+    function: fn,
+    invokePath: `${basePath}${fn.invokePath}`,
+    invocationType: c.invocation_type ?? DEFAULT_INVOCATION_TYPE,
+    eventFormat: c.event_format ?? DEFAULT_EVENT_FORMAT,
+    functionErrorStatus: c.function_error_status ?? DEFAULT_FUNCTION_ERROR_STATUS,
+    logTail: (c.log_type ?? DEFAULT_LOG_TYPE) === 'Tail',
+    scope: { region, service: LAMBDA_SIGNING_SERVICE },
+    credentials: { accessKeyId: iam.accesskey, secretAccessKey: iam.secret_key, sessionToken: iam.session_token },
+    ...acquirePooled(registry, url.origin, c),
+    invoke: (req: LambdaRequest, rest: string | undefined, signal?: AbortSignal, bounds?: InvokeBounds) => invokeLambda(target, req, rest, signal, bounds ?? NO_BOUNDS, log),
+  });
+  return target;
+}
+
+function headerValue(headers: HeaderList, name: string): string | undefined {
+  for (const [n, v] of headers) if (n === name) return v;
+  return undefined;
+}
+
+/** The Invoke call's headers, signed (host, content-type and every x-amz-* header). */
+function signedInvokeHeaders(target: LambdaInvokeTarget, payload: Buffer, now: Date): HeaderList {
+  const datetime = amzDate(now);
+  const headers: HeaderList = [
+    ['host', target.hostHeader],
+    ['content-type', 'application/json'],
+    ['x-amz-invocation-type', target.invocationType],
+    ['x-amz-date', datetime],
+  ];
+  if (target.logTail) headers.push(['x-amz-log-type', 'Tail']);
+  const token = target.credentials.sessionToken;
+  if (token !== undefined) headers.push(['x-amz-security-token', token]);
+  const authorization = signSigV4({ method: 'POST', path: target.invokePath, query: target.function.invokeQuery, headers, body: payload }, target.scope, target.credentials, datetime);
+  headers.push(['authorization', authorization]);
+  return headers;
+}
+
+async function invokeLambda(target: LambdaInvokeTarget, req: LambdaRequest, rest: string | undefined, signal: AbortSignal | undefined, bounds: InvokeBounds, log: Logger | undefined): Promise<LambdaResponse> {
+  if (req.body !== null && req.body.length > target.maxBodyBytes) {
+    throw sidecarError(ERROR_CODES.BODY_TOO_LARGE, `request body exceeds max_req_body_size (${target.maxBodyBytes} bytes)`);
+  }
+  const clientRequestId = headerValue(req.headers, 'x-request-id');
+  const payload = buildInvokePayload(target.eventFormat, req, {
+    rest,
+    sourceIp: UNKNOWN_SOURCE_IP,
+    protocol: EVENT_PROTOCOL,
+    requestId: clientRequestId ?? randomUUID(),
+    nowMs: Date.now(),
+    accountId: target.function.accountId,
+  });
+  // Lambda refuses a larger payload anyway: refuse it before a byte is sent.
+  checkPayloadSize(payload.length, target.invocationType);
+  const query = target.function.invokeQuery;
+  let res: RawResponse;
+  try {
+    res = await dispatch(target, {
+      method: 'POST',
+      path: query === '' ? target.invokePath : `${target.invokePath}?${query}`,
+      headers: flatten(signedInvokeHeaders(target, payload, new Date())),
+      body: payload,
+      reset: !target.keepalive,
+    }, signal, bounds);
+  } catch (err) {
+    throw mapUpstreamError(err, target, signal);
+  }
+  const outcome = interpretInvokeAnswer(
+    { status: res.status, headers: toHeaderList(res.rawHeaders), body: res.body },
+    { invocationType: target.invocationType, eventFormat: target.eventFormat, functionErrorStatus: target.functionErrorStatus },
+  );
+  const { code, awsRequestId, errorType, awsMessage, logTail } = outcome;
+  if (logTail !== undefined) log?.debug({ route: target.routeId, requestId: clientRequestId, awsRequestId, logTail }, 'function log tail');
+  if (code !== undefined) log?.warn({ route: target.routeId, requestId: clientRequestId, code, status: outcome.response.status, errorType, awsMessage, awsRequestId }, 'Lambda invocation failed');
+  return { ...outcome.response, headers: relayableResponseHeaders(outcome.response.headers, req.method === 'HEAD') };
+}
