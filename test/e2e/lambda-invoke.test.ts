@@ -5,6 +5,7 @@
  * (`function_uri` + `service: lambda`) against a stand-in that requires service `lambda`.
  */
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startStandIn, type StandIn } from '../../demo/lambda-stand-in';
@@ -113,13 +114,28 @@ describe.each(['ext_proc', 'http'] as const)('%s', (door) => {
       isBase64Encoded: false,
       requestContext: expect.objectContaining({
         stage: '$default',
-        http: expect.objectContaining({ method: 'GET', path: '/echo/v2/a%2Fb/c', userAgent: 'e2e-agent', sourceIp: expect.any(String), protocol: expect.any(String) }),
+        // The client's address: Envoy's source.address attribute (envoy.yaml), the HTTP front's peer.
+        http: expect.objectContaining({ method: 'GET', path: '/echo/v2/a%2Fb/c', userAgent: 'e2e-agent', sourceIp: '127.0.0.1', protocol: 'HTTP/1.1' }),
         requestId: expect.any(String),
         timeEpoch: expect.any(Number),
       }),
     });
     expect((event.headers as Record<string, string>)['x-multi']).toBe('one,two');
     expect(event.headers).not.toHaveProperty('cookie');
+  });
+
+  it("the event's sourceIp is the client's address (sent from 127.0.0.2 so it cannot be the fallback)", async () => {
+    const res = await new Promise<ClientResponse>((resolve, reject) => {
+      const r = http.request({ host: '127.0.0.1', port: port(door), localAddress: '127.0.0.2', method: 'GET', path: '/echo/v2/ip', agent: false }, (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (c: Buffer) => chunks.push(c));
+        answer.on('end', () => resolve({ status: answer.statusCode ?? 0, headers: answer.headers, body: Buffer.concat(chunks) }));
+      });
+      r.on('error', reject);
+      r.end();
+    });
+    const event = echoed(res);
+    expect((event.requestContext as { http: { sourceIp: string } }).http.sourceIp).toBe('127.0.0.2');
   });
 
   it('apigw_v2 event: a binary body is base64-encoded byte-exact', async () => {

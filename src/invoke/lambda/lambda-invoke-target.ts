@@ -24,9 +24,8 @@ export const DEFAULT_LOG_TYPE = 'None';
 /** The signing service of the Invoke API. */
 export const LAMBDA_SIGNING_SERVICE = 'lambda';
 /**
- * `requestContext.http.sourceIp` / `identity.sourceIp`: the fronts do not hand the client's address
- * to the engine yet (Envoy's `source.address` attribute, the HTTP front's peer), so events carry
- * this loopback placeholder.
+ * `requestContext.http.sourceIp` / `identity.sourceIp` when the front does not know the client's
+ * address (an Envoy without `request_attributes: ["source.address"]`, ext_authz): a loopback placeholder.
  */
 export const UNKNOWN_SOURCE_IP = '127.0.0.1';
 /** `requestContext.http.protocol`: the fronts do not report the client's protocol either. */
@@ -119,7 +118,7 @@ async function invokeLambda(target: LambdaInvokeTarget, req: LambdaRequest, rest
   const clientRequestId = headerValue(req.headers, 'x-request-id');
   const payload = buildInvokePayload(target.eventFormat, req, {
     rest,
-    sourceIp: UNKNOWN_SOURCE_IP,
+    sourceIp: req.sourceIp ?? UNKNOWN_SOURCE_IP,
     protocol: EVENT_PROTOCOL,
     requestId: clientRequestId ?? randomUUID(),
     nowMs: Date.now(),
