@@ -26,6 +26,7 @@ let functionUrl: StandIn;
 let upstream: PlainUpstream;
 let sidecar: SidecarProcess;
 let envoy: EnvoyProcess;
+let envoyAuthz: EnvoyProcess;
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lambda-invoke-e2e-'));
@@ -66,17 +67,19 @@ beforeAll(async () => {
   upstream = await startPlainUpstream();
   const ports = await freeEnvoyPorts(Number(sidecar.grpcAddress.split(':').pop()), upstream.port);
   envoy = await startEnvoy(renderEnvoyConfig('envoy/envoy.yaml', ports), ports, { name: 'envoy-lambda-invoke' });
+  const authzPorts = await freeEnvoyPorts(Number(sidecar.grpcAddress.split(':').pop()), upstream.port);
+  envoyAuthz = await startEnvoy(renderEnvoyConfig('envoy/envoy-ext-authz.yaml', authzPorts), authzPorts, { name: 'envoy-lambda-invoke-authz' });
 });
 
 afterAll(async () => {
-  await envoy?.stop();
+  await Promise.all([envoy?.stop(), envoyAuthz?.stop()]);
   await sidecar?.stop();
   await Promise.all([lambda?.close(), functionUrl?.close(), upstream?.close()]);
   if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-type Door = 'ext_proc' | 'http';
-const port = (door: Door): number => (door === 'ext_proc' ? envoy.listenerPort : Number(sidecar.httpAddress?.split(':').pop()));
+type Door = 'ext_proc' | 'ext_authz' | 'http';
+const port = (door: Door): number => (door === 'ext_proc' ? envoy.listenerPort : door === 'ext_authz' ? envoyAuthz.listenerPort : Number(sidecar.httpAddress?.split(':').pop()));
 
 function json(res: ClientResponse): Record<string, unknown> {
   return JSON.parse(res.body.toString('utf8')) as Record<string, unknown>;
@@ -88,7 +91,7 @@ function echoed(res: ClientResponse): Record<string, unknown> {
   return json(res);
 }
 
-describe.each(['ext_proc', 'http'] as const)('%s', (door) => {
+describe.each(['ext_proc', 'ext_authz', 'http'] as const)('%s', (door) => {
   const send = (method: string, p: string, headers?: Record<string, string | string[]>, body?: Buffer | string): Promise<ClientResponse> =>
     sendHttp1(port(door), { method, path: p, headers, body });
 
@@ -176,8 +179,13 @@ describe.each(['ext_proc', 'http'] as const)('%s', (door) => {
     expect(res.body.toString()).toBe('two cookies');
   });
 
-  it('binary answer: byte-exact', async () => {
+  it('binary answer: byte-exact (ext_authz: its documented 502, a denied_response body is a protobuf string)', async () => {
     const res = await send('GET', '/binary');
+    if (door === 'ext_authz') {
+      expect(res.status).toBe(502);
+      expect(json(res).message).toContain('use the ext_proc filter');
+      return;
+    }
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toBe('image/png');
     expect(res.body.equals(BINARY_FUNCTION_BYTES)).toBe(true);

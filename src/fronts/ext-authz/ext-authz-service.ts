@@ -110,7 +110,7 @@ class CheckCall {
       ));
       return;
     }
-    const lambdaRequest: LambdaRequest = { method: req.method, path, query, host: req.authority, headers: req.headers, body: req.body };
+    const lambdaRequest: LambdaRequest = { method: req.method, path, query, host: req.authority, headers: req.headers, body: req.body, sourceIp: req.sourceIp };
     this.abort = new AbortController();
     this.gateway.invoke(routed as RoutedRequest & { target: RouteTarget }, lambdaRequest, this.abort.signal).then(
       (res) => this.answer(res),

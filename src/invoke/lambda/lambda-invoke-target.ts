@@ -25,7 +25,7 @@ export const DEFAULT_LOG_TYPE = 'None';
 export const LAMBDA_SIGNING_SERVICE = 'lambda';
 /**
  * `requestContext.http.sourceIp` / `identity.sourceIp` when the front does not know the client's
- * address (an Envoy without `request_attributes: ["source.address"]`, ext_authz): a loopback placeholder.
+ * address (an Envoy without `request_attributes: ["source.address"]`): a loopback placeholder.
  */
 export const UNKNOWN_SOURCE_IP = '127.0.0.1';
 /** `requestContext.http.protocol`: the fronts do not report the client's protocol either. */
