@@ -7,6 +7,9 @@
  */
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConfigError } from '../errors';
+// A pure leaf module (it imports only errors): config checks function names with the very parser
+// the Invoke target uses, so the Admin API and --check refuse what a route table build would.
+import { parseFunctionName, resolveLambdaEndpoint } from '../invoke/lambda/function-name';
 import { FIELD_ALIASES, INVOKE_ONLY_FIELDS, patternReason, PLUGIN_NAME, ROUTE_ID_PATTERN, ROUTE_SCHEMA, type RouteConfig } from './route-json-schema';
 
 export {
@@ -269,6 +272,34 @@ function invokeTargetChecks(plugin: Json, name: string, serviceGiven: boolean, p
     problems.push({ route: name, field: at('authorization.iam'), reason: "is required with function_name: Lambda's Invoke API takes SigV4-signed requests only" });
   } else if (serviceGiven && iam.service !== 'lambda') {
     problems.push({ route: name, field: at('authorization.iam.service'), reason: 'must be "lambda" (or left out) with function_name: the Invoke API is signed for service lambda' });
+  }
+  const parserCheck = (field: string, check: () => unknown): void => {
+    try {
+      check();
+    } catch (err) {
+      // The parser's message starts "route <id>: <field> "; ours names route and field already.
+      problems.push({ route: name, field: at(field), reason: (err as Error).message.replace(/^route [^:]*: \S+ /, '') });
+    }
+  };
+  const qualifier = typeof plugin.qualifier === 'string' ? plugin.qualifier : undefined;
+  if (typeof plugin.function_name === 'string') {
+    const functionName = plugin.function_name;
+    // A qualifier problem (malformed, or differing from the ARN's) is the qualifier's.
+    const field = qualifier !== undefined && !throwsFor(() => parseFunctionName('', functionName)) ? 'qualifier' : 'function_name';
+    parserCheck(field, () => parseFunctionName('', functionName, qualifier));
+  }
+  if (typeof plugin.endpoint === 'string') {
+    const endpoint = plugin.endpoint;
+    parserCheck('endpoint', () => resolveLambdaEndpoint('', endpoint, 'us-east-1', {}));
+  }
+}
+
+function throwsFor(f: () => unknown): boolean {
+  try {
+    f();
+    return false;
+  } catch {
+    return true;
   }
 }
 

@@ -47,28 +47,14 @@ export interface LambdaInvokeTarget extends PooledTargetFields {
   readonly credentials: SigV4Credentials;
 }
 
-/** A ConfigError of the function-name parser, as a route problem naming the field. */
-function asRouteProblem(route: RouteConfig, field: string, err: unknown): never {
-  const message = err instanceof Error ? err.message : String(err);
-  throw new RouteValidationError([{ route: `route "${route.id}"`, field: `plugins.aws-lambda.${field}`, reason: message.replace(/^route \S+: \S+ /, '') }]);
-}
-
 export function createLambdaInvokeTarget(route: RouteConfig, c: LambdaPluginConfig, registry: DispatcherRegistry, log?: Logger): LambdaInvokeTarget {
   const iam = c.authorization?.iam;
   if (iam === undefined) throw new RouteValidationError([{ route: `route "${route.id}"`, field: 'plugins.aws-lambda.authorization.iam', reason: 'is required with function_name' }]);
-  let fn: LambdaFunctionRef;
-  try {
-    fn = parseFunctionName(route.id, c.function_name as string, c.qualifier);
-  } catch (err) {
-    asRouteProblem(route, c.qualifier !== undefined && /qualifier/.test(String(err)) ? 'qualifier' : 'function_name', err);
-  }
+  // Validation (route-schema.ts) already refused a malformed name, qualifier or endpoint; the
+  // environment's AWS_ENDPOINT_URL(_LAMBDA) is checked here, at load.
+  const fn = parseFunctionName(route.id, c.function_name as string, c.qualifier);
   const region = fn.region ?? iam.aws_region;
-  let url: URL;
-  try {
-    url = resolveLambdaEndpoint(route.id, c.endpoint, region);
-  } catch (err) {
-    asRouteProblem(route, 'endpoint', err);
-  }
+  const url = resolveLambdaEndpoint(route.id, c.endpoint, region);
   const basePath = url.pathname.replace(/\/+$/, '');
   const target: LambdaInvokeTarget = Object.freeze({
     kind: 'lambda_invoke',

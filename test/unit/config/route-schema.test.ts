@@ -563,6 +563,10 @@ describe('validateRoute: Lambda Invoke target fields (function_name)', () => {
     [{ function_name: 'greet', invocation_type: 'Later', authorization: { iam } }, 'plugins.aws-lambda.invocation_type'],
     [{ function_name: 'greet', event_format: 'apigw_v3', authorization: { iam } }, 'plugins.aws-lambda.event_format'],
     [{ function_name: 'greet', function_error_status: 99, authorization: { iam } }, 'plugins.aws-lambda.function_error_status'],
+    [{ function_name: 'not a name', authorization: { iam } }, 'plugins.aws-lambda.function_name: "not a name" is not a function name'],
+    [{ function_name: 'greet:1', qualifier: '2', authorization: { iam } }, 'plugins.aws-lambda.qualifier: "2" differs from the one in function_name'],
+    [{ function_name: 'greet', qualifier: 'a b', authorization: { iam } }, 'plugins.aws-lambda.qualifier: "a b" is not a version'],
+    [{ function_name: 'greet', endpoint: 'ftp://127.0.0.1', authorization: { iam } }, 'plugins.aws-lambda.endpoint: must be an http:// or https:// URL'],
   ])('refuses %j naming the field', (fields, expected) => {
     expect(() => validateRoute(plugin(fields))).toThrow(expected);
   });
