@@ -4,16 +4,15 @@
  */
 import type { Logger } from 'pino';
 import { ERROR_CODES, sidecarError, type ErrorCode } from './errors';
-import { invoke } from './invoke/invoke';
 import type { LambdaRequest, LambdaResponse } from './invoke/lambda-request';
 import { BudgetHold, ResponseBudget } from './invoke/response-budget';
 import { ShutdownSwitch } from './invoke/shutdown-switch';
-import type { LambdaTarget } from './invoke/target';
+import type { RouteTarget } from './invoke/route-target';
 import type { LiveRoutes, RouteLease } from './routing/live-routes';
 import type { MatchInput } from './routing/route-table';
 import { wireFormUri } from './routing/uri-encoding';
 
-export type TargetTable = LiveRoutes<LambdaTarget | null>;
+export type TargetTable = LiveRoutes<RouteTarget | null>;
 
 /**
  * Requests in flight at once, across routes and fronts. Measured (bench/ANALYSIS.md): the heap
@@ -58,7 +57,7 @@ class CapacityLog {
 export interface RoutedRequest {
   readonly routeId: string;
   /** null: the route matched but has no enabled aws-lambda plugin, so the request passes through. */
-  readonly target: LambdaTarget | null;
+  readonly target: RouteTarget | null;
   readonly rest: string | undefined;
   /** Ends the lease on the route table and gives back the answer bytes it held; call exactly once, when the request is finished. */
   readonly done: () => void;
@@ -113,7 +112,7 @@ export class Gateway {
    * `routeId` (from Envoy's per-route metadata) wins over matching; an unknown id is an error.
    */
   route(input: MatchInput, routeId?: string): RoutedRequest | undefined {
-    const lease: RouteLease<LambdaTarget | null> = this.routes.lease();
+    const lease: RouteLease<RouteTarget | null> = this.routes.lease();
     if (routeId !== undefined && routeId !== '') {
       const entry = lease.table.get(routeId);
       if (entry === undefined) {
@@ -130,7 +129,7 @@ export class Gateway {
     return this.routed(m.entry.id, m.entry.payload, m.rest, lease);
   }
 
-  private routed(routeId: string, target: LambdaTarget | null, rest: string | undefined, lease: RouteLease<LambdaTarget | null>): RoutedRequest {
+  private routed(routeId: string, target: RouteTarget | null, rest: string | undefined, lease: RouteLease<RouteTarget | null>): RoutedRequest {
     const budget = new BudgetHold(this.budget);
     return {
       routeId,
@@ -150,14 +149,14 @@ export class Gateway {
    * and the drain timeout (ERR_DRAINING). Capacity refusals are logged here, at most once per
    * interval; the front answers each one.
    */
-  async invoke(routed: RoutedRequest & { target: LambdaTarget }, req: LambdaRequest, signal?: AbortSignal): Promise<LambdaResponse> {
+  async invoke(routed: RoutedRequest & { target: RouteTarget }, req: LambdaRequest, signal?: AbortSignal): Promise<LambdaResponse> {
     if (this.inflight >= this.maxInflight) {
       this.overloadLog.hit(routed.routeId, req);
       throw sidecarError(ERROR_CODES.OVERLOADED, `the sidecar has ${this.maxInflight} requests in flight (--max-inflight-requests); retry`);
     }
     this.inflight++;
     try {
-      return await invoke(routed.target, routed.rest, req, signal, { shutdown: this.shutdown, budget: routed.budget });
+      return await routed.target.invoke(req, routed.rest, signal, { shutdown: this.shutdown, budget: routed.budget });
     } catch (err) {
       if ((err as { code?: unknown }).code === ERROR_CODES.RESPONSE_BUDGET) {
         routed.budget.release(); // the cut answer's bytes are gone already: let others use them now

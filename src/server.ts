@@ -21,7 +21,8 @@ import { createHttpFront, DEFAULT_TRUSTED_PROXIES, HttpFront } from './fronts/ht
 import { Gateway, TargetTable } from './gateway';
 import { CredentialRegistry } from './aws/credential-registry';
 import type { CredentialTimings } from './aws/credential-source';
-import { createTarget, DispatcherRegistry, LambdaTarget, releaseTarget } from './invoke/target';
+import type { RouteTarget } from './invoke/route-target';
+import { createTarget, DispatcherRegistry, releaseTarget } from './invoke/target';
 import { LiveRoutes } from './routing/live-routes';
 import { RouteTable } from './routing/route-table';
 
@@ -143,11 +144,11 @@ export interface RunningSidecar {
 export { parseListenAddress } from './config/network-address';
 
 /** Builds every route's target; if one is refused, gives back what the others took and throws. */
-function buildTable(routes: readonly RouteConfig[], registry: DispatcherRegistry, credentials: CredentialRegistry): RouteTable<LambdaTarget | null> {
-  const built: LambdaTarget[] = [];
+function buildTable(routes: readonly RouteConfig[], registry: DispatcherRegistry, credentials: CredentialRegistry, log?: Logger): RouteTable<RouteTarget | null> {
+  const built: RouteTarget[] = [];
   try {
     return new RouteTable(routes, (route) => {
-      const target = createTarget(route, registry, credentials);
+      const target = createTarget(route, registry, credentials, log);
       if (target !== null) built.push(target);
       return target;
     });
@@ -157,7 +158,7 @@ function buildTable(routes: readonly RouteConfig[], registry: DispatcherRegistry
   }
 }
 
-function releaseTable(table: RouteTable<LambdaTarget | null>, registry: DispatcherRegistry): void {
+function releaseTable(table: RouteTable<RouteTarget | null>, registry: DispatcherRegistry): void {
   for (const entry of table.entries()) if (entry.payload !== null) releaseTarget(entry.payload, registry);
 }
 
@@ -220,9 +221,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
       log.error({ code: ERROR_CODES.CONFIG_INVALID, routes: routes.length, maxRoutes, store: opts.store.description }, `routes change refused, keeping the last good routes: ${refusal}`);
       return;
     }
-    let table: RouteTable<LambdaTarget | null>;
+    let table: RouteTable<RouteTarget | null>;
     try {
-      table = buildTable(routes, registry, credentials);
+      table = buildTable(routes, registry, credentials, log);
     } catch (err) {
       log.error({ code: (err as SidecarError).code, store: opts.store.description }, `routes update refused, keeping the last good routes: ${(err as Error).message}`);
       return;
@@ -235,7 +236,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
     await opts.store.close();
     throw new ConfigError(`${opts.store.description}: ${refusal}`);
   }
-  live = new LiveRoutes(buildTable(initial, registry, credentials), (old) => releaseTable(old, registry));
+  live = new LiveRoutes(buildTable(initial, registry, credentials, log), (old) => releaseTable(old, registry));
   log.info({ routes: initial.length, store: opts.store.description }, 'routes loaded');
   const gateway = new Gateway(live, {
     logger: log,

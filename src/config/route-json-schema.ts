@@ -87,6 +87,10 @@ function withAlias<T extends TObject>(
   return copy;
 }
 
+function Unsafe<T>(schema: Record<string, unknown>): TSchema & { static: T } {
+  return Type.Unsafe<T>(schema);
+}
+
 function Secret(description: string): TSchema & { static: string } {
   // writeOnly (draft-07): sent, never read back: the Admin API masks it, messages never print it.
   return Type.String({ minLength: 1, pattern: NO_CONTROL_CHARACTERS, writeOnly: true, description });
@@ -170,12 +174,43 @@ const IAM_DEPENDENCIES = {
 
 export const IAM_SCHEMA = withAlias(IAM_FIELDS, 'secretkey', 'secret_key', "the spelling of APISIX's code and examples", { optional: true, dependencies: IAM_DEPENDENCIES, allOf: [{ not: { required: ['profile', 'accesskey'] } }] });
 
-export const PLUGIN_SCHEMA = Fields(
+export const INVOCATION_TYPES = ['RequestResponse', 'Event', 'DryRun'] as const;
+export const EVENT_FORMATS = ['apigw_v2', 'apigw_v1', 'raw'] as const;
+export const LOG_TYPES = ['None', 'Tail'] as const;
+/** Fields that only a Lambda Invoke target (`function_name`) reads. */
+export const INVOKE_ONLY_FIELDS = ['qualifier', 'invocation_type', 'event_format', 'function_error_status', 'log_type', 'endpoint'] as const;
+
+const PLUGIN_FIELDS = Fields(
   {
-    function_uri: Type.String({
+    function_uri: Type.Optional(Type.String({
       minLength: 1,
-      description: `AWS API Gateway endpoint or function URL that triggers the function. ${OURS} an https:// or http:// URL without user info, query or fragment`,
-    }),
+      description: `AWS API Gateway endpoint or function URL that triggers the function. ${OURS} an https:// or http:// URL without user info, query or fragment; give it or function_name`,
+    })),
+    function_name: Type.Optional(Type.String({
+      minLength: 1,
+      description: `${OURS} call Lambda's Invoke API directly (no API Gateway): a function name, a partial ARN (123456789012:function:name) or a full ARN, optionally ending in :<version or alias>; give it or function_uri. Needs authorization.iam (signed for service lambda)`,
+    })),
+    qualifier: Type.Optional(Type.String({ minLength: 1, description: `${OURS} with function_name: the version or alias to invoke (also accepted at the end of function_name; both given must agree)` })),
+    invocation_type: Type.Optional(Unsafe<(typeof INVOCATION_TYPES)[number]>({
+      type: 'string',
+      enum: INVOCATION_TYPES,
+      description: `${OURS} with function_name: RequestResponse (default), Event (asynchronous: answers 202 with an empty body once Lambda accepted it) or DryRun (answers 204)`,
+    })),
+    event_format: Type.Optional(Unsafe<(typeof EVENT_FORMATS)[number]>({
+      type: 'string',
+      enum: EVENT_FORMATS,
+      description: `${OURS} with function_name: the event the function receives: apigw_v2 (default: HTTP API / function URL payload 2.0), apigw_v1 (REST API proxy payload 1.0) or raw (the request body as it is, {} when empty; the answer is a 200 application/json body)`,
+    })),
+    function_error_status: Type.Optional(Type.Integer({ minimum: 100, maximum: 599, description: `${OURS} with function_name: the status of an answer when the function raised an error (X-Amz-Function-Error); default 502` })),
+    log_type: Type.Optional(Unsafe<(typeof LOG_TYPES)[number]>({
+      type: 'string',
+      enum: LOG_TYPES,
+      description: `${OURS} with function_name: None (default) or Tail (the function's last 4 KB of log is written to the sidecar's log at debug level; never sent to a client)`,
+    })),
+    endpoint: Type.Optional(Type.String({
+      minLength: 1,
+      description: `${OURS} with function_name: the Invoke API endpoint (http:// allowed); default AWS_ENDPOINT_URL_LAMBDA, then AWS_ENDPOINT_URL, then https://lambda.<region>.amazonaws.com`,
+    })),
     authorization: Type.Optional(
       Fields(
         {
@@ -200,6 +235,14 @@ export const PLUGIN_SCHEMA = Fields(
   { description: "APISIX's aws-lambda plugin: the route is answered by an AWS Lambda function" },
 );
 
+export const PLUGIN_SCHEMA = {
+  ...PLUGIN_FIELDS,
+  allOf: [
+    { anyOf: [{ required: ['function_uri'] }, { required: ['function_name'] }] },
+    { not: { required: ['function_uri', 'function_name'] } },
+  ],
+} as typeof PLUGIN_FIELDS;
+
 const ROUTE_URI = Type.String({
   minLength: 1,
   maxLength: 4096,
@@ -216,10 +259,6 @@ const ROUTE_ID_SOURCE = '^(?!\\.{1,2}$)[a-zA-Z0-9_.-]{1,64}$';
 const ROUTE_ID_REASON = 'must be 1 to 64 characters of a-z, A-Z, 0-9, "-", "_" and "." (not "." or "..")';
 /** Route ids: also one path segment of the Admin API, hence neither "." nor "..". */
 export const ROUTE_ID_PATTERN = new RegExp(pattern(ROUTE_ID_SOURCE, ROUTE_ID_REASON), 'u');
-
-function Unsafe<T>(schema: Record<string, unknown>): TSchema & { static: T } {
-  return Type.Unsafe<T>(schema);
-}
 
 export const ROUTE_SCHEMA = (() => {
   const fields = Fields({

@@ -7,7 +7,10 @@
  */
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConfigError } from '../errors';
-import { FIELD_ALIASES, patternReason, PLUGIN_NAME, ROUTE_ID_PATTERN, ROUTE_SCHEMA, type RouteConfig } from './route-json-schema';
+// A pure leaf module (it imports only errors): config checks function names with the very parser
+// the Invoke target uses, so the Admin API and --check refuse what a route table build would.
+import { parseFunctionName, resolveLambdaEndpoint } from '../invoke/lambda/function-name';
+import { FIELD_ALIASES, INVOKE_ONLY_FIELDS, patternReason, PLUGIN_NAME, ROUTE_ID_PATTERN, ROUTE_SCHEMA, type RouteConfig } from './route-json-schema';
 
 export {
   DEFAULT_AWS_REGION,
@@ -244,7 +247,7 @@ function checkUriPattern(uri: string): string | undefined {
 }
 
 /** What JSON Schema cannot say: URL rules and the uri's "*" and ":param" rules, for fields the schema accepted. */
-function codeChecks(route: Json, name: string, problems: RouteProblem[]): void {
+function codeChecks(route: Json, name: string, serviceGiven: boolean, problems: RouteProblem[]): void {
   const flagged = new Set(problems.map((p) => p.field));
   const check = (field: string, value: unknown, rule: (v: string) => string | undefined): void => {
     if (typeof value !== 'string' || flagged.has(field)) return;
@@ -254,7 +257,61 @@ function codeChecks(route: Json, name: string, problems: RouteProblem[]): void {
   check('uri', route.uri, checkUriPattern);
   if (Array.isArray(route.uris)) route.uris.forEach((u, i) => check(`uris[${i}]`, u, checkUriPattern));
   const plugin = isPlainObject(route.plugins) ? route.plugins[PLUGIN_NAME] : undefined;
-  if (isPlainObject(plugin)) check(`plugins.${PLUGIN_NAME}.function_uri`, plugin.function_uri, checkFunctionUri);
+  if (isPlainObject(plugin)) {
+    check(`plugins.${PLUGIN_NAME}.function_uri`, plugin.function_uri, checkFunctionUri);
+    invokeTargetChecks(plugin, name, serviceGiven, problems);
+  }
+}
+
+/**
+ * The fields of a Lambda Invoke target (`function_name`) make no sense on a `function_uri` route,
+ * and the Invoke API is signed with SigV4 for service `lambda`: say so at load, naming the field.
+ * `serviceGiven`: the route spelled out `authorization.iam.service` (before its default applied).
+ */
+function invokeTargetChecks(plugin: Json, name: string, serviceGiven: boolean, problems: RouteProblem[]): void {
+  const at = (field: string): string => `plugins.${PLUGIN_NAME}.${field}`;
+  if (plugin.function_name === undefined) {
+    for (const field of INVOKE_ONLY_FIELDS) {
+      if (plugin[field] !== undefined) problems.push({ route: name, field: at(field), reason: 'applies only with function_name (a Lambda Invoke target); remove it or use function_name instead of function_uri' });
+    }
+    return;
+  }
+  const authorization = isPlainObject(plugin.authorization) ? plugin.authorization : undefined;
+  if (authorization?.apikey !== undefined) problems.push({ route: name, field: at('authorization.apikey'), reason: "is not used by Lambda's Invoke API (function_name): use authorization.iam" });
+  const iam = isPlainObject(authorization?.iam) ? authorization?.iam : undefined;
+  if (iam === undefined) {
+    problems.push({ route: name, field: at('authorization.iam'), reason: "is required with function_name: Lambda's Invoke API takes SigV4-signed requests only" });
+  } else if (serviceGiven && iam.service !== 'lambda') {
+    problems.push({ route: name, field: at('authorization.iam.service'), reason: 'must be "lambda" (or left out) with function_name: the Invoke API is signed for service lambda' });
+  }
+  const parserCheck = (field: string, check: () => unknown): void => {
+    try {
+      check();
+    } catch (err) {
+      // The parser's message starts "route <id>: <field> "; ours names route and field already.
+      problems.push({ route: name, field: at(field), reason: (err as Error).message.replace(/^route [^:]*: \S+ /, '') });
+    }
+  };
+  const qualifier = typeof plugin.qualifier === 'string' ? plugin.qualifier : undefined;
+  if (typeof plugin.function_name === 'string') {
+    const functionName = plugin.function_name;
+    // A qualifier problem (malformed, or differing from the ARN's) is the qualifier's.
+    const field = qualifier !== undefined && !throwsFor(() => parseFunctionName('', functionName)) ? 'qualifier' : 'function_name';
+    parserCheck(field, () => parseFunctionName('', functionName, qualifier));
+  }
+  if (typeof plugin.endpoint === 'string') {
+    const endpoint = plugin.endpoint;
+    parserCheck('endpoint', () => resolveLambdaEndpoint('', endpoint, 'us-east-1', {}));
+  }
+}
+
+function throwsFor(f: () => unknown): boolean {
+  try {
+    f();
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 /** APISIX accepts numeric ids in JSON bodies; they are strings everywhere else. */
@@ -283,9 +340,10 @@ function checkRoute(input: unknown, where: string): { route: RouteConfig | undef
   const authorization = isPlainObject(plugin) ? plugin.authorization : undefined;
   const iam = isPlainObject(authorization) ? authorization.iam : undefined;
   if (isPlainObject(iam)) (authorization as Json).iam = readAliases(iam, `plugins.${PLUGIN_NAME}.authorization.iam`, name, problems);
+  const serviceGiven = isPlainObject(iam) && iam.service !== undefined;
   const validate = routeValidator();
   if (!validate(copy)) problems.push(...problemsOf(validate.errors ?? [], copy, name));
-  codeChecks(copy, name, problems);
+  codeChecks(copy, name, serviceGiven, problems);
   return { route: problems.length === 0 ? deepFreeze(copy as unknown as RouteConfig) : undefined, problems };
 }
 

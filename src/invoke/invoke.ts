@@ -33,7 +33,7 @@ function errorCodes(err: unknown): string[] {
 }
 
 /** Turns an undici/socket failure into our error, with a message safe to show a client. */
-export function mapUpstreamError(err: unknown, target: LambdaTarget, signal?: AbortSignal): SidecarError {
+export function mapUpstreamError(err: unknown, target: Pick<LambdaTarget, 'timeoutMs'>, signal?: AbortSignal): SidecarError {
   if (err instanceof SidecarError) return err;
   const codes = errorCodes(err);
   const has = (set: ReadonlySet<string>): string | undefined => codes.find((c) => set.has(c));
@@ -83,7 +83,7 @@ export async function buildUpstreamHeaders(target: LambdaTarget, req: LambdaRequ
   return headers;
 }
 
-function flatten(headers: HeaderList): string[] {
+export function flatten(headers: HeaderList): string[] {
   const flat: string[] = new Array(headers.length * 2);
   for (let i = 0; i < headers.length; i++) {
     flat[2 * i] = headers[i][0];
@@ -93,13 +93,13 @@ function flatten(headers: HeaderList): string[] {
 }
 
 /** Raw header bytes from undici (name, value, name, value...) → our list, names lower-cased. */
-function toHeaderList(raw: readonly Buffer[]): HeaderList {
+export function toHeaderList(raw: readonly Buffer[]): HeaderList {
   const out: HeaderList = new Array(raw.length >> 1);
   for (let i = 0; i + 1 < raw.length; i += 2) out[i >> 1] = [raw[i].toString('latin1').toLowerCase(), raw[i + 1].toString('latin1')];
   return out;
 }
 
-interface RawResponse {
+export interface RawResponse {
   status: number;
   rawHeaders: Buffer[];
   body: Buffer;
@@ -113,7 +113,10 @@ export interface InvokeBounds {
   readonly budget?: BudgetHold;
 }
 
-const NO_BOUNDS: InvokeBounds = Object.freeze({});
+export const NO_BOUNDS: InvokeBounds = Object.freeze({});
+
+/** What `dispatch` needs of a target, whatever its kind: its pool, gate and answer limit. */
+export type PooledTarget = Pick<LambdaTarget, 'gate' | 'dispatcher' | 'maxResponseBytes'>;
 
 /** Below this, an answer of known length is collected chunk by chunk (usually one chunk, no copy). */
 const PREALLOCATE_MIN_BYTES = 64 * 1024;
@@ -154,7 +157,7 @@ function cancellation(signal: AbortSignal | undefined, shutdown: ShutdownSwitch 
  * at once and never sent; one that undici has is aborted through the handler's abort, inside
  * onConnect when it comes later.
  */
-function dispatch(target: LambdaTarget, opts: Dispatcher.DispatchOptions, signal: AbortSignal | undefined, bounds: InvokeBounds): Promise<RawResponse> {
+export function dispatch(target: PooledTarget, opts: Dispatcher.DispatchOptions, signal: AbortSignal | undefined, bounds: InvokeBounds): Promise<RawResponse> {
   const { shutdown, budget } = bounds;
   return new Promise((resolve, reject) => {
     let status = 0;

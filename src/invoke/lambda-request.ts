@@ -17,6 +17,11 @@ export interface LambdaRequest {
   /** Client headers: lower-case names, no pseudo-headers, received order, repeats kept. */
   readonly headers: HeaderList;
   readonly body: Buffer | null;
+  /**
+   * The client's IP address when the front knows it (Envoy's `source.address` attribute, the HTTP
+   * front's peer or its trusted proxy's X-Forwarded-For); Lambda Invoke events carry it.
+   */
+  readonly sourceIp?: string;
 }
 
 export interface LambdaResponse {
@@ -32,4 +37,12 @@ export function splitPathAndQuery(target: string): { path: string; query: string
   const t = hash === -1 ? target : target.slice(0, hash);
   const q = t.indexOf('?');
   return q === -1 ? { path: t, query: '' } : { path: t.slice(0, q), query: t.slice(q + 1) };
+}
+
+/** `1.2.3.4:5678` / `[::1]:5678` (Envoy's `source.address`) → the IP; a bare IP stays as it is. */
+export function ipOfAddress(address: string): string {
+  const v6 = /^\[([^\]]+)\](?::\d+)?$/.exec(address);
+  if (v6 !== null) return v6[1];
+  const v4 = /^([^:]+):\d+$/.exec(address);
+  return v4 === null ? address : v4[1];
 }

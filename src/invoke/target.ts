@@ -3,6 +3,7 @@
  * credentials, limits, and a pooled undici dispatcher. Pools are shared between routes with the same
  * origin and connection settings, and survive route reloads that keep them (reference counted).
  */
+import type { Logger } from 'pino';
 import { Pool } from 'undici';
 import type { LambdaPluginConfig, RouteConfig } from '../config/route-schema';
 import type { CredentialLease, CredentialRegistry } from '../aws/credential-registry';
@@ -12,12 +13,18 @@ import type { SigV4Scope } from '../aws/sigv4';
 import { RouteValidationError } from '../config/route-schema';
 import { ERROR_CODES, type SidecarError, sidecarError } from '../errors';
 import { ConnectionGate } from './connection-gate';
+import { invoke, type InvokeBounds } from './invoke';
+import { createLambdaInvokeTarget } from './lambda/lambda-invoke-target';
+import type { LambdaRequest, LambdaResponse } from './lambda-request';
 import { refusalSafeClient } from './refusal-safe-client';
+import type { RouteTarget } from './route-target';
 
 /** Largest function answer we relay; API Gateway's own limit is 10 MB, Lambda's 6 MB. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
 
+/** The HTTP target (API Gateway, function URL, any URL): `invoke.ts` sends the request on. */
 export interface LambdaTarget {
+  readonly kind: 'http';
   readonly routeId: string;
   readonly origin: string;
   /** Percent-encoded path of function_uri ('/' when empty). */
@@ -35,6 +42,7 @@ export interface LambdaTarget {
   readonly dispatcher: Pool;
   /** Shared with every target of the same pool: admits at most keepalive_pool requests into it. */
   readonly gate: ConnectionGate;
+  invoke(req: LambdaRequest, rest: string | undefined, signal?: AbortSignal, bounds?: InvokeBounds): Promise<LambdaResponse>;
 }
 
 interface PoolEntry {
@@ -132,29 +140,37 @@ export function bodySizeError(target: Pick<LambdaTarget, 'maxBodyBytes'>, bytes:
     : undefined;
 }
 
-/** Builds the target of a route with an enabled aws-lambda plugin; null for pass-through routes. */
-export function createTarget(route: RouteConfig, registry: DispatcherRegistry, credentials: CredentialRegistry): LambdaTarget | null {
+/** The connection settings and pool every target kind has, taken from the registry (release `dispatcher`). */
+export function acquirePooled(registry: DispatcherRegistry, origin: string, c: LambdaPluginConfig): Pick<LambdaTarget, 'timeoutMs' | 'maxBodyBytes' | 'keepalive' | 'maxResponseBytes' | 'dispatcher' | 'gate'> {
+  const { pool, gate } = registry.acquire(origin, c);
+  return { timeoutMs: c.timeout, maxBodyBytes: c.max_req_body_size, keepalive: c.keepalive, maxResponseBytes: registry.maxResponseBytes, dispatcher: pool, gate };
+}
+
+/**
+ * Builds the target of a route with an enabled aws-lambda plugin; null for pass-through routes.
+ * `function_name` makes a Lambda Invoke target, `function_uri` an HTTP one (the schema wants one).
+ */
+export function createTarget(route: RouteConfig, registry: DispatcherRegistry, credentials: CredentialRegistry, log?: Logger): RouteTarget | null {
   const c = route.plugins['aws-lambda'];
   if (c === undefined || c._meta?.disable === true) return null;
   checkHeaderValues(route, c);
-  const url = new URL(c.function_uri);
+  if (c.function_name !== undefined) return createLambdaInvokeTarget(route, c, registry, credentials, log);
+  const url = new URL(c.function_uri as string);
   const iam = c.authorization?.iam;
   // Everything that can refuse the route comes before the pool is taken.
   const signing = iam === undefined ? undefined : resolveIamCredentials(route.id, iam);
-  const { pool, gate } = registry.acquire(url.origin, c);
   return Object.freeze({
+    kind: 'http',
     routeId: route.id,
     origin: url.origin,
     basePath: url.pathname === '' ? '/' : url.pathname,
     hostHeader: url.host,
     apiKey: c.authorization?.apikey,
     iam: iam === undefined || signing === undefined ? undefined : leaseFor(signing.region, iam.service, credentials.acquire(signing.spec, route.id)),
-    timeoutMs: c.timeout,
-    maxBodyBytes: c.max_req_body_size,
-    keepalive: c.keepalive,
-    maxResponseBytes: registry.maxResponseBytes,
-    dispatcher: pool,
-    gate,
+    ...acquirePooled(registry, url.origin, c),
+    invoke(this: LambdaTarget, req: LambdaRequest, rest: string | undefined, signal?: AbortSignal, bounds?: InvokeBounds): Promise<LambdaResponse> {
+      return invoke(this, rest, req, signal, bounds);
+    },
   });
 }
 
@@ -162,8 +178,8 @@ function leaseFor(region: string, service: string, lease: CredentialLease): NonN
   return Object.freeze({ scope: Object.freeze({ region, service }), source: lease.source, lease });
 }
 
-/** Gives back what `createTarget` took: the pool and the credential lease. */
-export function releaseTarget(target: LambdaTarget, registry: DispatcherRegistry): void {
+/** Gives back what `createTarget` took: the pool and the credential lease (either kind). */
+export function releaseTarget(target: RouteTarget, registry: DispatcherRegistry): void {
   registry.release(target.dispatcher);
   target.iam?.lease.release();
 }

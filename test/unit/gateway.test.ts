@@ -9,6 +9,7 @@ import { validateRoutes } from '../../src/config/route-schema';
 import { Gateway, type RoutedRequest } from '../../src/gateway';
 import { errorResponse } from '../../src/invoke/error-response';
 import type { LambdaRequest } from '../../src/invoke/lambda-request';
+import type { RouteTarget } from '../../src/invoke/route-target';
 import { createTarget, DispatcherRegistry, type LambdaTarget } from '../../src/invoke/target';
 import { LiveRoutes } from '../../src/routing/live-routes';
 import { RouteTable } from '../../src/routing/route-table';
@@ -48,7 +49,7 @@ beforeAll(async () => {
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   registry = new DispatcherRegistry();
   const routes = validateRoutes([{ id: 'slow', uri: '/slow', plugins: { 'aws-lambda': { function_uri: `${base}/slow`, keepalive_pool: 10, timeout: 10_000 } } }]);
-  const table = new RouteTable<LambdaTarget | null>(routes, (r) => createTarget(r, registry, NO_CREDENTIALS));
+  const table = new RouteTable<RouteTarget | null>(routes, (r) => createTarget(r, registry, NO_CREDENTIALS));
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
       for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logLines.push(JSON.parse(line) as Record<string, unknown>);

@@ -15,6 +15,8 @@ export const ROUTE_CONTEXT_EXTENSION = 'lambda_route';
 export const PARTIAL_BODY_HEADER = 'x-envoy-auth-partial-body';
 
 export interface CheckedRequest {
+  /** The client's IP (`attributes.source.address.socket_address.address`), undefined when absent. */
+  readonly sourceIp: string | undefined;
   readonly method: string;
   /** Path with the query, as it arrived. */
   readonly target: string;
@@ -99,7 +101,9 @@ export function readCheckRequest(req: CheckRequest | undefined): CheckedRequest 
   else if (http.body !== undefined && http.body !== '') body = Buffer.from(http.body, 'utf8');
   let partialBody = false;
   for (const [name, value] of headers) if (name === PARTIAL_BODY_HEADER) partialBody = value === 'true';
+  const sourceIp = attributes.source?.address?.socket_address?.address;
   return {
+    sourceIp: sourceIp === undefined || sourceIp === '' ? undefined : sourceIp,
     method,
     target,
     authority,

@@ -15,7 +15,8 @@ import { asSidecarError, ERROR_CODES, ErrorCode, SidecarError, sidecarError } fr
 import type { Gateway, RoutedRequest } from '../../gateway';
 import { errorResponse } from '../../invoke/error-response';
 import { LambdaRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
-import { bodySizeError, type LambdaTarget } from '../../invoke/target';
+import { bodySizeError } from '../../invoke/target';
+import type { RouteTarget } from '../../invoke/route-target';
 import type { AuthorizationHandlers, CheckRequest, CheckResponse } from '../grpc-definitions';
 import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit, refusedResponse } from '../grpc-call-limit';
 import { logRequest, logRequestFailure, requestIdOf } from '../request-log';
@@ -26,7 +27,7 @@ type Call = grpc.ServerUnaryCall<CheckRequest, CheckResponse>;
 type Callback = grpc.sendUnaryData<CheckResponse>;
 
 /** The size check ext_proc makes on content-length, plus what Envoy reports it received. */
-function bodyTooLarge(req: CheckedRequest, target: LambdaTarget): SidecarError | undefined {
+function bodyTooLarge(req: CheckedRequest, target: RouteTarget): SidecarError | undefined {
   if (req.partialBody) {
     return sidecarError(
       ERROR_CODES.BODY_TOO_LARGE,
@@ -108,9 +109,9 @@ class CheckCall {
       ));
       return;
     }
-    const lambdaRequest: LambdaRequest = { method: req.method, path, query, host: req.authority, headers: req.headers, body: req.body };
+    const lambdaRequest: LambdaRequest = { method: req.method, path, query, host: req.authority, headers: req.headers, body: req.body, sourceIp: req.sourceIp };
     this.abort = new AbortController();
-    this.gateway.invoke(routed as RoutedRequest & { target: LambdaTarget }, lambdaRequest, this.abort.signal).then(
+    this.gateway.invoke(routed as RoutedRequest & { target: RouteTarget }, lambdaRequest, this.abort.signal).then(
       (res) => this.answer(res),
       (err: unknown) => this.fail(asSidecarError(err)),
     );

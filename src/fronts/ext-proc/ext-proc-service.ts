@@ -17,8 +17,9 @@ import type { Logger } from 'pino';
 import { asSidecarError, ERROR_CODES, ErrorCode, SidecarError, sidecarError } from '../../errors';
 import type { Gateway, RoutedRequest } from '../../gateway';
 import { errorResponse } from '../../invoke/error-response';
-import { LambdaRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
-import { bodySizeError, type LambdaTarget } from '../../invoke/target';
+import { ipOfAddress, LambdaRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
+import { bodySizeError } from '../../invoke/target';
+import type { RouteTarget } from '../../invoke/route-target';
 import type { ExternalProcessorHandlers, ProcessingRequest, ProcessingResponse } from '../grpc-definitions';
 import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit, refusedResponse } from '../grpc-call-limit';
 import { logRequest, logRequestFailure, requestIdOf } from '../request-log';
@@ -45,6 +46,15 @@ export interface ExtProcOptions {
 export const ROUTE_METADATA_KEY = ROUTE_HINT_KEY;
 
 type Stream = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
+
+/** The ext_proc filter's name: Envoy keys `ProcessingRequest.attributes` by it. */
+const EXT_PROC_FILTER_NAME = 'envoy.filters.http.ext_proc';
+
+/** The client's IP from the `source.address` attribute (`request_attributes: ["source.address"]`); undefined when not sent. */
+function sourceIpOf(msg: ProcessingRequest): string | undefined {
+  const value = msg.attributes?.[EXT_PROC_FILTER_NAME]?.fields?.['source.address']?.stringValue;
+  return value === undefined || value === '' ? undefined : ipOfAddress(value);
+}
 
 const CONTINUE_HEADERS: ProcessingResponse = { request_headers: { response: {} } };
 const CONTINUE_BODY: ProcessingResponse = { request_body: { response: {} } };
@@ -78,6 +88,8 @@ class ExtProcStream {
   /** The matched route's id, kept for the request log line after the lease ends. */
   private routeId: string | undefined;
   private request: Omit<LambdaRequest, 'body'> | undefined;
+  /** From the request_headers message's `source.address` attribute (envoy.yaml's request_attributes), if Envoy sent it. */
+  private sourceIp: string | undefined;
   /** Envoy's x-request-id, once the request headers arrived. */
   private requestId: string | undefined;
   private readonly startedAtMs = Date.now();
@@ -133,6 +145,7 @@ class ExtProcStream {
     try {
       switch (msg.request) {
         case 'request_headers':
+          this.sourceIp = sourceIpOf(msg);
           this.onHeaders(msg.request_headers.headers?.headers ?? [], msg.request_headers.end_of_stream === true);
           return;
         case 'request_body':
@@ -184,7 +197,7 @@ class ExtProcStream {
     }
     this.routed = routed;
     this.routeId = routed.routeId;
-    this.request = { method: incoming.method, path, query, host: incoming.authority, headers: incoming.headers };
+    this.request = { method: incoming.method, path, query, host: incoming.authority, headers: incoming.headers, sourceIp: this.sourceIp };
     if (endOfStream) {
       this.run(null);
       return;
@@ -217,7 +230,7 @@ class ExtProcStream {
 
   private run(body: Buffer | null): void {
     this.phase = 'invoking';
-    const routed = this.routed as RoutedRequest & { target: LambdaTarget };
+    const routed = this.routed as RoutedRequest & { target: RouteTarget };
     const req: LambdaRequest = { ...(this.request as Omit<LambdaRequest, 'body'>), body };
     this.abort = new AbortController();
     this.gateway.invoke(routed, req, this.abort.signal).then(

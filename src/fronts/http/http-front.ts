@@ -10,8 +10,9 @@ import type { Logger } from 'pino';
 import { asSidecarError, ERROR_CODES, ErrorCode, SidecarError, sidecarError } from '../../errors';
 import type { Gateway, RoutedRequest } from '../../gateway';
 import { errorResponse } from '../../invoke/error-response';
-import { HeaderList, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
-import { bodySizeError, type LambdaTarget } from '../../invoke/target';
+import { HeaderList, ipOfAddress, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
+import { bodySizeError } from '../../invoke/target';
+import type { RouteTarget } from '../../invoke/route-target';
 import { logRequestFailure, REQUEST_ID_HEADER } from '../request-log';
 import { ROUTE_HINT_KEY } from '../route-hint';
 
@@ -99,7 +100,7 @@ function closeAfterAnswer(req: http.IncomingMessage, res: http.ServerResponse): 
 }
 
 /** Reads the body, refusing (413) past `limit` bytes before buffering more, and (408) when it goes quiet for idleMs. */
-function readBody(req: http.IncomingMessage, target: LambdaTarget, idleMs: number): Promise<Buffer> {
+function readBody(req: http.IncomingMessage, target: RouteTarget, idleMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -193,7 +194,12 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
     }
     let host = req.headers.host ?? '';
     let routeHint: string | undefined;
+    let sourceIp = req.socket.remoteAddress;
     if (inCidrList(trusted, req.socket.remoteAddress)) {
+      // The trusted proxy appends the address it saw (nginx: $proxy_add_x_forwarded_for): the last entry.
+      const forwardedFor = req.headers['x-forwarded-for'];
+      const last = typeof forwardedFor === 'string' ? forwardedFor.split(',').pop()?.trim() : undefined;
+      if (last !== undefined && last !== '') sourceIp = ipOfAddress(last);
       // Only a trusted proxy (nginx beside us) may choose the host we match on or name the route.
       const fwdHost = req.headers['x-forwarded-host'];
       if (typeof fwdHost === 'string' && fwdHost !== '') host = fwdHost.split(',')[0].trim();
@@ -223,7 +229,7 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
     outcome.route = routed?.routeId;
     inFlight.add(res);
     try {
-      await answerRouted(req, res, routed, { method, path, query, host, headers }, outcome);
+      await answerRouted(req, res, routed, { method, path, query, host, headers, sourceIp }, outcome);
     } finally {
       inFlight.delete(res);
       if (inFlight.size === 0) onIdle?.();
@@ -234,7 +240,7 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
     req: http.IncomingMessage,
     res: http.ServerResponse,
     routed: RoutedRequest | undefined,
-    { method, path, query, host, headers }: { method: string; path: string; query: string; host: string; headers: HeaderList },
+    { method, path, query, host, headers, sourceIp }: { method: string; path: string; query: string; host: string; headers: HeaderList; sourceIp: string | undefined },
     outcome: Outcome,
   ): Promise<void> => {
     if (routed === undefined || routed.target === null) {
@@ -248,13 +254,13 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
       if (!res.writableFinished) abort.abort();
     });
     try {
-      const t = routed.target as LambdaTarget;
+      const t = routed.target as RouteTarget;
       const declared = Number(req.headers['content-length']);
       const tooLarge = bodySizeError(t, Number.isFinite(declared) ? declared : undefined);
       if (tooLarge !== undefined) throw tooLarge;
       const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
       const body = hasBody ? await readBody(req, t, idleMs) : null;
-      const answer = await gateway.invoke({ ...routed, target: t }, { method, path, query, host, headers, body }, abort.signal);
+      const answer = await gateway.invoke({ ...routed, target: t }, { method, path, query, host, headers, body, sourceIp }, abort.signal);
       send(res, answer, method === 'HEAD');
     } catch (err) {
       const e: SidecarError = asSidecarError(err);

@@ -279,7 +279,7 @@ describe('validateRoute: unknown fields', () => {
 describe('validateRoute: function_uri', () => {
   it('is required', () => {
     const f = failure(() => validateRoute({ id: ID, uri: '/aws', plugins: { 'aws-lambda': {} } }));
-    expect(f).toEqual({ code: 'ERR_CONFIG_INVALID', status: 400, message: `route "${ID}": plugins.aws-lambda.function_uri: is required` });
+    expect(f).toEqual({ code: 'ERR_CONFIG_INVALID', status: 400, message: `route "${ID}": plugins.aws-lambda.function_uri: is required (or give "function_name")` });
   });
 
   it.each([
@@ -585,5 +585,33 @@ describe('route ids "." and ".."', () => {
 
   it('ROUTE_ID_PATTERN (the Admin API path check) refuses them too', () => {
     expect(['.', '..', 'a'].map((id) => ROUTE_ID_PATTERN.test(id))).toEqual([false, false, true]);
+  });
+});
+
+describe('validateRoute: Lambda Invoke target fields (function_name)', () => {
+  const iam = { accesskey: 'AKIDEXAMPLE', secret_key: 'secret' };
+  const plugin = (fields: Record<string, unknown>): unknown => ({ id: 'r', uri: '/aws', plugins: { 'aws-lambda': fields } });
+
+  it('accepts function_name with iam and every Invoke field', () => {
+    const route = validateRoute(plugin({ function_name: 'greet', qualifier: 'live', invocation_type: 'Event', event_format: 'apigw_v1', function_error_status: 500, log_type: 'Tail', endpoint: 'http://127.0.0.1:9', authorization: { iam } }));
+    expect(route.plugins['aws-lambda']?.function_name).toBe('greet');
+  });
+
+  it.each([
+    [{ function_uri: 'https://x.example', function_name: 'greet', authorization: { iam } }, 'plugins.aws-lambda.function_name: give either "function_uri" or "function_name", not both'],
+    [{ function_uri: 'https://x.example', invocation_type: 'Event' }, 'plugins.aws-lambda.invocation_type: applies only with function_name'],
+    [{ function_uri: 'https://x.example', endpoint: 'http://127.0.0.1:9' }, 'plugins.aws-lambda.endpoint: applies only with function_name'],
+    [{ function_name: 'greet' }, 'plugins.aws-lambda.authorization.iam: is required with function_name'],
+    [{ function_name: 'greet', authorization: { apikey: 'k', iam } }, 'plugins.aws-lambda.authorization.apikey: is not used by'],
+    [{ function_name: 'greet', authorization: { iam: { ...iam, service: 'execute-api' } } }, 'plugins.aws-lambda.authorization.iam.service: must be "lambda"'],
+    [{ function_name: 'greet', invocation_type: 'Later', authorization: { iam } }, 'plugins.aws-lambda.invocation_type'],
+    [{ function_name: 'greet', event_format: 'apigw_v3', authorization: { iam } }, 'plugins.aws-lambda.event_format'],
+    [{ function_name: 'greet', function_error_status: 99, authorization: { iam } }, 'plugins.aws-lambda.function_error_status'],
+    [{ function_name: 'not a name', authorization: { iam } }, 'plugins.aws-lambda.function_name: "not a name" is not a function name'],
+    [{ function_name: 'greet:1', qualifier: '2', authorization: { iam } }, 'plugins.aws-lambda.qualifier: "2" differs from the one in function_name'],
+    [{ function_name: 'greet', qualifier: 'a b', authorization: { iam } }, 'plugins.aws-lambda.qualifier: "a b" is not a version'],
+    [{ function_name: 'greet', endpoint: 'ftp://127.0.0.1', authorization: { iam } }, 'plugins.aws-lambda.endpoint: must be an http:// or https:// URL'],
+  ])('refuses %j naming the field', (fields, expected) => {
+    expect(() => validateRoute(plugin(fields))).toThrow(expected);
   });
 });

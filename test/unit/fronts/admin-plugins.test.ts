@@ -75,8 +75,13 @@ describe('GET /apisix/admin/plugins/aws-lambda', () => {
   });
 
   it("carries APISIX's attributes, defaults and bounds", async () => {
-    const schema = (await call('GET', '/apisix/admin/plugins/aws-lambda')).json as { required: string[]; properties: Record<string, Record<string, unknown>> };
-    expect(schema.required).toEqual(['function_uri']);
+    const schema = (await call('GET', '/apisix/admin/plugins/aws-lambda')).json as { required?: string[]; allOf: unknown[]; properties: Record<string, Record<string, unknown>> };
+    // Exactly one of function_uri (APISIX's) and function_name (ours: the Invoke API) is required.
+    expect(schema.required).toBeUndefined();
+    expect(schema.allOf).toEqual([
+      { anyOf: [{ required: ['function_uri'] }, { required: ['function_name'] }] },
+      { not: { required: ['function_uri', 'function_name'] } },
+    ]);
     expect(schema.properties).toMatchObject({
       function_uri: { type: 'string' },
       timeout: { type: 'integer', minimum: 100, default: 3000 },

@@ -15,7 +15,8 @@ import { GrpcCallLimit } from '../../../src/fronts/grpc-call-limit';
 import { AttributeContextHttpRequest, CheckRequest, CheckResponse, HeaderAppendAction, HeaderValueOption, loadGrpcDefinitions } from '../../../src/fronts/grpc-definitions';
 import { Gateway } from '../../../src/gateway';
 import { CredentialRegistry } from '../../../src/aws/credential-registry';
-import { createTarget, DispatcherRegistry, LambdaTarget } from '../../../src/invoke/target';
+import type { RouteTarget } from '../../../src/invoke/route-target';
+import { createTarget, DispatcherRegistry } from '../../../src/invoke/target';
 import { LiveRoutes } from '../../../src/routing/live-routes';
 import { RouteTable } from '../../../src/routing/route-table';
 
@@ -136,7 +137,7 @@ describe('ext_authz front (Authorization/Check)', () => {
       { id: 'plain', uri: '/plain', plugins: {} },
     ]);
     registry = new DispatcherRegistry();
-    const table = new RouteTable<LambdaTarget | null>(routes, (r) => createTarget(r, registry, new CredentialRegistry({ logger: pino({ level: 'silent' }) })));
+    const table = new RouteTable<RouteTarget | null>(routes, (r) => createTarget(r, registry, new CredentialRegistry({ logger: pino({ level: 'silent' }) })));
     gateway = new Gateway(new LiveRoutes(table, () => undefined));
 
     const defs = loadGrpcDefinitions();

@@ -13,7 +13,8 @@ import { validateRoutes } from '../../../src/config/route-schema';
 import { extProcHandlers } from '../../../src/fronts/ext-proc/ext-proc-service';
 import { loadGrpcDefinitions, ProcessingRequest, ProcessingResponse } from '../../../src/fronts/grpc-definitions';
 import { Gateway } from '../../../src/gateway';
-import { createTarget, DispatcherRegistry, LambdaTarget } from '../../../src/invoke/target';
+import type { RouteTarget } from '../../../src/invoke/route-target';
+import { createTarget, DispatcherRegistry } from '../../../src/invoke/target';
 import { LiveRoutes } from '../../../src/routing/live-routes';
 import { RouteTable } from '../../../src/routing/route-table';
 import { CredentialRegistry } from '../../../src/aws/credential-registry';
@@ -64,7 +65,7 @@ describe('ext_proc front (ExternalProcessor/Process)', () => {
     const fnPort = (fnServer.address() as AddressInfo).port;
     const routes = validateRoutes([{ id: 'fn', uri: '/fn', plugins: { 'aws-lambda': { function_uri: `http://127.0.0.1:${fnPort}/fn` } } }]);
     registry = new DispatcherRegistry();
-    const gateway = new Gateway(new LiveRoutes(new RouteTable<LambdaTarget | null>(routes, (r) => createTarget(r, registry, NO_CREDENTIALS)), () => undefined));
+    const gateway = new Gateway(new LiveRoutes(new RouteTable<RouteTarget | null>(routes, (r) => createTarget(r, registry, NO_CREDENTIALS)), () => undefined));
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
         for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logLines.push(JSON.parse(line) as Record<string, unknown>);

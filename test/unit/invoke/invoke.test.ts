@@ -169,7 +169,7 @@ beforeAll(async () => {
   registry = new DispatcherRegistry();
   for (const route of validateRoutes(routeConfigs())) {
     const t = createTarget(route, registry, credentialRegistry);
-    if (t !== null) targets.set(route.id, t);
+    if (t?.kind === 'http') targets.set(route.id, t);
   }
 });
 
