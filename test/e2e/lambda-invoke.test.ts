@@ -58,12 +58,16 @@ beforeAll(async () => {
     invoke('throttled', '/throttled', { function_name: 'throttled' }),
     invoke('missing', '/missing', { function_name: 'no-such-function' }),
     invoke('tail', '/tail', { function_name: 'greet', log_type: 'Tail' }),
+    // No keys in the route: the default credential chain (here its first link, the environment).
+    { id: 'chain', uri: '/chain', plugins: { 'aws-lambda': { endpoint: lambda.url, function_name: 'greet', authorization: { iam: {} } } } },
     { id: 'function-url', uri: '/function-url', plugins: { 'aws-lambda': { function_uri: functionUrl.url, authorization: { iam: { ...iam, service: 'lambda' } } } } },
     { id: 'function-url-wrong-service', uri: '/function-url-execute-api', plugins: { 'aws-lambda': { function_uri: functionUrl.url, authorization: { iam } } } },
   ];
   const routesPath = path.join(dir, 'routes.json');
   fs.writeFileSync(routesPath, JSON.stringify({ routes }));
-  sidecar = await startSidecar(['--config', routesPath, '--grpc-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--log-level', 'debug']);
+  // Only the route 'chain' reads these; AWS_REGION gives it its signing region.
+  const chainEnv = { AWS_ACCESS_KEY_ID: creds.accessKeyId, AWS_SECRET_ACCESS_KEY: creds.secretAccessKey, AWS_REGION: REGION };
+  sidecar = await startSidecar(['--config', routesPath, '--grpc-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--log-level', 'debug'], { env: chainEnv });
   upstream = await startPlainUpstream();
   const ports = await freeEnvoyPorts(Number(sidecar.grpcAddress.split(':').pop()), upstream.port);
   envoy = await startEnvoy(renderEnvoyConfig('envoy/envoy.yaml', ports), ports, { name: 'envoy-lambda-invoke' });
@@ -102,6 +106,13 @@ describe.each(['ext_proc', 'ext_authz', 'http'] as const)('%s', (door) => {
     expect(res.headers['x-amzn-requestid']).toEqual(expect.any(String));
     const last = lambda.invocations[lambda.invocations.length - 1];
     expect(last).toMatchObject({ name: 'greet', functionName: 'greet', qualifier: undefined, signingRegion: REGION, invocationType: 'RequestResponse' });
+  });
+
+  it('a route without keys signs with the default credential chain (AWS_ACCESS_KEY_ID..., AWS_REGION)', async () => {
+    const res = await send('GET', '/chain?name=chain');
+    expect(res.status).toBe(200);
+    expect(res.body.toString()).toBe('"Hello, chain!"');
+    expect(lambda.invocations[lambda.invocations.length - 1]).toMatchObject({ name: 'greet', signingRegion: REGION });
   });
 
   it('apigw_v2 event: raw path with %2F, raw query, repeated query keys and headers, cookies, pathParameters.proxy', async () => {
