@@ -16,6 +16,7 @@ import { runCheck } from './config/check';
 import { createStore } from './config/stores/store-spec';
 import { ERROR_CODES, SidecarError } from './errors';
 import { createLogger, LOG_FLUSH_TIMEOUT_MS, StdoutDestination } from './logger';
+import { AccessLog } from './observability/access-log';
 import { RunningSidecar, startSidecar } from './server';
 
 function version(): string {
@@ -46,15 +47,19 @@ async function main(): Promise<void> {
   const stdout = new StdoutDestination(1, opts.logBufferBytes);
   const logger = createLogger(opts.logLevel, stdout);
   /** Exits once the log lines so far are out, or after LOG_FLUSH_TIMEOUT_MS: never blocks on stdout. */
+  let accessLog: AccessLog | undefined;
   const exit = (code: number): void => {
-    void stdout.drain(LOG_FLUSH_TIMEOUT_MS).then(() => process.exit(code));
+    void Promise.all([stdout.drain(LOG_FLUSH_TIMEOUT_MS), accessLog?.drain(LOG_FLUSH_TIMEOUT_MS)]).then(() => process.exit(code));
   };
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (bug): kept running'));
   process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception (bug): kept running'));
 
   let sidecar: RunningSidecar;
   try {
+    accessLog = opts.accessLog === undefined ? undefined : new AccessLog(opts.accessLog, opts.accessLogBufferBytes, stdout);
     sidecar = await startSidecar({
+      metrics: opts.metrics,
+      accessLog,
       store: createStore(opts.store, opts.configPath, logger, { maxRoutesFileBytes: opts.maxRoutesFileBytes, etcdCallTimeoutMs: opts.etcdTimeoutMs }),
       adminListen: opts.adminListen,
       adminKey: opts.adminKey,

@@ -19,12 +19,17 @@ import { healthHandlers, HealthState } from './fronts/health';
 import { createHttpFront, DEFAULT_TRUSTED_PROXIES, HttpFront } from './fronts/http/http-front';
 import { Gateway, TargetTable } from './gateway';
 import { createTarget, DispatcherRegistry, LambdaTarget } from './invoke/target';
+import type { AccessLog } from './observability/access-log';
+import { SidecarMetrics } from './observability/metrics';
+import { combineObservers, type RequestObserver } from './observability/request-observer';
 import { LiveRoutes } from './routing/live-routes';
 import { RouteTable } from './routing/route-table';
 
 export const DEFAULT_GRPC_LISTEN = '127.0.0.1:50051';
 export const DEFAULT_HTTP_LISTEN = '127.0.0.1:8080';
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+/** Metrics cost a few counter updates per request (README "Observability"): on unless turned off. */
+export const DEFAULT_METRICS = true;
 /**
  * After the drain timeout cut the requests still in flight: how long their 503s get to reach the
  * proxies (the connections then close gracefully, or are closed).
@@ -122,6 +127,12 @@ export interface SidecarOptions {
   readonly maxGrpcCalls?: number;
   /** HTTP front: how long a client may pause while sending a request (DEFAULT_REQUEST_IDLE_TIMEOUT_MS). */
   readonly requestIdleTimeoutMs?: number;
+  /** Prometheus metrics on the HTTP listener's /metrics (default true, DEFAULT_METRICS). */
+  readonly metrics?: boolean;
+  /** One JSON line per request (--access-log); undefined: off. */
+  readonly accessLog?: AccessLog;
+  /** Spans (src/observability/tracing.ts); undefined: off. */
+  readonly tracer?: RequestObserver;
 
   readonly logger: Logger;
 }
@@ -216,6 +227,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
   const log = opts.logger;
   const registry = new DispatcherRegistry();
   let live: TargetTable | undefined;
+  let routesAppliedAtMs = Date.now();
   const maxRoutes = opts.maxRoutes ?? DEFAULT_MAX_ROUTES;
   const overLimit = (count: number): string | undefined =>
     count > maxRoutes ? `${count} routes is above the limit of ${maxRoutes} (--max-routes)` : undefined;
@@ -234,6 +246,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
       return;
     }
     live.replace(table);
+    routesAppliedAtMs = Date.now();
     log.info({ routes: routes.length, store: opts.store.description, version: live.version }, 'routes updated');
   });
   const refusal = overLimit(initial.length);
@@ -243,7 +256,22 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
   }
   live = new LiveRoutes(buildTable(initial, registry), (old) => releaseTable(old, registry));
   log.info({ routes: initial.length, store: opts.store.description }, 'routes loaded');
-  const gateway = new Gateway(live, {
+  const routesInForce = live;
+  const store = opts.store;
+  const metrics = (opts.metrics ?? DEFAULT_METRICS) ? new SidecarMetrics({
+    inflightRequests: () => gateway.inflightRequests,
+    pools: () => registry.poolStates(),
+    routesLoaded: () => {
+      const lease = routesInForce.lease();
+      lease.release();
+      return lease.table.size;
+    },
+    lastReloadUnixS: () => routesAppliedAtMs / 1000,
+    storeConnected: store.connected === undefined ? undefined : () => store.connected?.() === true,
+    accessLogDropped: opts.accessLog === undefined ? undefined : () => opts.accessLog?.droppedLines ?? 0,
+  }) : undefined;
+  const gateway: Gateway = new Gateway(live, {
+    observer: combineObservers([metrics, opts.tracer, opts.accessLog]),
     logger: log,
     maxInflightRequests: opts.maxInflightRequests,
     maxBufferedResponseBytes: opts.maxBufferedResponseBytes,
@@ -286,6 +314,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
         trustedProxies: opts.trustedProxies ?? DEFAULT_TRUSTED_PROXIES,
         isReady: () => health.isServing,
         requestIdleTimeoutMs: opts.requestIdleTimeoutMs,
+        metrics,
       });
       httpAddress = formatAddress(host, await listenHttp(httpFront.server, host, port));
     }
