@@ -609,7 +609,7 @@ function portOf(address: string | undefined, what: string): number {
 }
 
 /** Starts everything a door needs behind it. `extraRoutes` are appended to buildRoutes(). */
-export async function startPeers(opts: { sidecarArgs?: string[]; extraRoutes?: unknown[] } = {}): Promise<Peers> {
+export async function startPeers(opts: { sidecarArgs?: string[]; extraRoutes?: unknown[]; sidecarEnv?: Record<string, string> } = {}): Promise<Peers> {
   const tls = generateTlsMaterial();
   const started: Array<{ close(): Promise<void> }> = [];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-e2e-routes-'));
@@ -635,7 +635,7 @@ export async function startPeers(opts: { sidecarArgs?: string[]; extraRoutes?: u
 
     const sidecar = await startSidecar(
       ['--config', routesPath, '--grpc-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', ...(opts.sidecarArgs ?? [])],
-      { env: { NODE_EXTRA_CA_CERTS: tls.caCertPath } },
+      { env: { NODE_EXTRA_CA_CERTS: tls.caCertPath, ...opts.sidecarEnv } },
     );
     started.push({ close: async () => void (await sidecar.stop()) });
     const standIns = [apiKeyStandIn, iamStandIn, selfSignedStandIn];
