@@ -4,7 +4,7 @@
  * scrape time (`collect`). Label values are bounded: doors, configured route ids, error codes from
  * src/errors.ts, HTTP statuses (100-599) — never a path or a proxy-supplied name.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry, type MetricValue } from 'prom-client';
 import { ERROR_CODES, type ErrorCode } from '../errors';
 import type { RequestObservation, RequestObserver, RequestRecord } from './request-observer';
 
@@ -51,18 +51,80 @@ export interface MetricsSources {
   readonly accessLogDropped?: () => number;
 }
 
+/**
+ * A counter or histogram kept in plain arrays and turned into prom-client's exposition values at
+ * scrape time. prom-client's own metrics validate and hash the label object on every update (even
+ * through `labels()` children); here an update is one Map lookup on the joined label values and
+ * an array increment. Series are created on first use and kept, as prom-client keeps them.
+ */
+class LabelledSeries {
+  /** Per series: its labels and, for a histogram, bucket counts then sum then count; for a counter, [count]. */
+  private readonly series = new Map<string, { labels: Record<string, string>; values: number[] }>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: 'counter' | 'histogram',
+    private readonly bounds: readonly number[] = [],
+  ) {}
+
+  readonly aggregator = 'sum' as const;
+
+  /** `key`: the label values joined (the caller builds it once); `labels()` runs only for a new series. */
+  add(key: string, labels: () => Record<string, string>, value: number): void {
+    let s = this.series.get(key);
+    if (s === undefined) {
+      s = { labels: labels(), values: new Array<number>(this.type === 'counter' ? 1 : this.bounds.length + 2).fill(0) };
+      this.series.set(key, s);
+    }
+    if (this.type === 'counter') {
+      s.values[0] += value;
+      return;
+    }
+    const v = s.values;
+    const n = this.bounds.length;
+    let i = 0;
+    while (i < n && value > this.bounds[i]) i++;
+    if (i < n) v[i]++;
+    v[n] += value;
+    v[n + 1]++;
+  }
+
+  /** What prom-client's Registry reads from a metric when it renders the exposition. */
+  get(): { name: string; help: string; type: string; aggregator: 'sum'; values: Array<MetricValue<string>> } {
+    const values: Array<MetricValue<string>> = [];
+    for (const { labels, values: v } of this.series.values()) {
+      if (this.type === 'counter') {
+        values.push({ labels, value: v[0] });
+        continue;
+      }
+      const n = this.bounds.length;
+      let cumulative = 0;
+      for (let i = 0; i < n; i++) {
+        cumulative += v[i];
+        values.push({ labels: { ...labels, le: this.bounds[i] }, value: cumulative, metricName: `${this.name}_bucket` } as MetricValue<string>);
+      }
+      values.push({ labels: { ...labels, le: '+Inf' }, value: v[n + 1], metricName: `${this.name}_bucket` } as MetricValue<string>);
+      values.push({ labels, value: v[n], metricName: `${this.name}_sum` } as MetricValue<string>);
+      values.push({ labels, value: v[n + 1], metricName: `${this.name}_count` } as MetricValue<string>);
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+}
+
 export class SidecarMetrics implements RequestObserver {
   readonly registry = new Registry();
-  private readonly requests: Counter<'door' | 'route' | 'status' | 'code'>;
-  private readonly requestSeconds: Histogram<'door' | 'route'>;
-  private readonly functionSeconds: Histogram<'route' | 'code'>;
+  private readonly requests: LabelledSeries;
+  private readonly requestSeconds: LabelledSeries;
+  private readonly functionSeconds: LabelledSeries;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: METRICS_PREFIX });
-    this.requests = new Counter({ name: `${METRICS_PREFIX}requests_total`, help: 'Requests finished, by door, route id, status answered (none: passed through or unheard) and error code', labelNames: ['door', 'route', 'status', 'code'], registers });
-    this.requestSeconds = new Histogram({ name: `${METRICS_PREFIX}request_duration_seconds`, help: 'Time the sidecar spent on a request, from its arrival to its answer (the function call included)', labelNames: ['door', 'route'], buckets: DURATION_BUCKETS_S, registers });
-    this.functionSeconds = new Histogram({ name: `${METRICS_PREFIX}function_duration_seconds`, help: 'Time of the function call alone (pool wait, Lambda, the answer read)', labelNames: ['route', 'code'], buckets: DURATION_BUCKETS_S, registers });
+    this.requests = new LabelledSeries(`${METRICS_PREFIX}requests_total`, 'Requests finished, by door, route id, status answered (none: passed through or unheard) and error code', 'counter');
+    this.requestSeconds = new LabelledSeries(`${METRICS_PREFIX}request_duration_seconds`, 'Time the sidecar spent on a request, from its arrival to its answer (the function call included)', 'histogram', DURATION_BUCKETS_S);
+    this.functionSeconds = new LabelledSeries(`${METRICS_PREFIX}function_duration_seconds`, 'Time of the function call alone (pool wait, Lambda, the answer read)', 'histogram', DURATION_BUCKETS_S);
+    for (const m of [this.requests, this.requestSeconds, this.functionSeconds]) this.registry.registerMetric(m as never);
     const dropped = sources.accessLogDropped;
     if (dropped !== undefined) {
       new Counter({ name: `${METRICS_PREFIX}access_log_dropped_lines_total`, help: 'Access log lines dropped because the writer did not keep up (--access-log-buffer-bytes)', registers, collect() { this.reset(); this.inc(dropped()); } });
@@ -93,13 +155,18 @@ export class SidecarMetrics implements RequestObserver {
   }
 
   functionDone(routeId: string, functionMs: number, _observation: RequestObservation, code: ErrorCode | undefined): void {
-    this.functionSeconds.observe({ route: routeId, code: codeLabel(code) }, functionMs / 1000);
+    const codeValue = codeLabel(code);
+    this.functionSeconds.add(`${routeId}\n${codeValue}`, () => ({ route: routeId, code: codeValue }), functionMs / 1000);
   }
 
   requestDone(record: RequestRecord): void {
+    const { door } = record;
     const route = routeLabel(record.route);
-    this.requests.inc({ door: record.door, route, status: statusLabel(record.status), code: codeLabel(record.code) });
-    this.requestSeconds.observe({ door: record.door, route }, record.durationMs / 1000);
+    const status = statusLabel(record.status);
+    const code = codeLabel(record.code);
+    const timingKey = `${door}\n${route}`;
+    this.requests.add(`${timingKey}\n${status}\n${code}`, () => ({ door, route, status, code }), 1);
+    this.requestSeconds.add(timingKey, () => ({ door, route }), record.durationMs / 1000);
   }
 
   contentType(): string {

@@ -28,3 +28,20 @@ describe('label values are bounded', () => {
     expect(text).not.toContain('/a/b');
   });
 });
+
+it('histograms are cumulative per bucket, with +Inf, sum and count', async () => {
+  const metrics = new SidecarMetrics({ inflightRequests: () => 0, pools: () => [], routesLoaded: () => 0, lastReloadUnixS: () => 0 });
+  const observation = { functionMs: undefined, span: undefined };
+  metrics.functionDone('r1', 0.5, observation, undefined); // 0.0005 s: first bucket
+  metrics.functionDone('r1', 20, observation, undefined); // 0.02 s: the 0.025 bucket
+  metrics.functionDone('r1', 2_000_000, observation, undefined); // above every bound
+  const text = await metrics.text();
+  expect(text).toContain('# TYPE aws_lambda_sidecar_function_duration_seconds histogram');
+  expect(text).toContain('aws_lambda_sidecar_function_duration_seconds_bucket{route="r1",code="none",le="0.001"} 1');
+  expect(text).toContain('aws_lambda_sidecar_function_duration_seconds_bucket{route="r1",code="none",le="0.01"} 1');
+  expect(text).toContain('aws_lambda_sidecar_function_duration_seconds_bucket{route="r1",code="none",le="0.025"} 2');
+  expect(text).toContain('aws_lambda_sidecar_function_duration_seconds_bucket{route="r1",code="none",le="900"} 2');
+  expect(text).toContain('aws_lambda_sidecar_function_duration_seconds_bucket{route="r1",code="none",le="+Inf"} 3');
+  expect(text).toContain('aws_lambda_sidecar_function_duration_seconds_sum{route="r1",code="none"} 2000.0205');
+  expect(text).toContain('aws_lambda_sidecar_function_duration_seconds_count{route="r1",code="none"} 3');
+});
