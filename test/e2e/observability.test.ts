@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { sendHttp1, startEnvoyDoors, startPeers, type Peers } from './scenarios';
-import { waitFor, type EnvoyProcess } from './support/processes';
+import { startSidecar, waitFor, type EnvoyProcess } from './support/processes';
 
 jest.setTimeout(60_000);
 
@@ -121,4 +121,22 @@ it('counts each request by door, route, status and code; times the sidecar and t
   expect(lines[3]).not.toHaveProperty('route');
   expect(lines.slice(5).map((l) => [l.door, l.route, l.status, l.path])).toEqual([['ext_proc', '1', 200, '/aws'], ['ext_proc', 'refused', 502, '/refused'], ['ext_authz', '1', 200, '/aws']]);
   expect(fs.readFileSync(accessLogPath, 'utf8')).not.toMatch(/secret|name=|content-type|application\/json/);
+});
+
+it('--access-log stdout: the lines go to stdout beside the logs, through the same writer (whole lines)', async () => {
+  const sidecar = await startSidecar(
+    ['--config', peers!.routesPath, '--grpc-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', '--access-log', 'stdout', '--metrics', 'off'],
+    { name: 'sidecar-access-stdout', env: { NODE_EXTRA_CA_CERTS: peers!.tls.caCertPath } },
+  );
+  try {
+    const port = Number(sidecar.httpAddress?.split(':').pop());
+    expect((await sendHttp1(port, { method: 'GET', path: '/aws?name=Stdout', headers: { 'x-request-id': 'req-stdout' } })).status).toBe(200);
+    // --metrics off: /metrics is an ordinary path again (no route takes it).
+    expect((await sendHttp1(port, { method: 'GET', path: '/metrics' })).status).toBe(404);
+    await waitFor('the access lines', () => sidecar.logLines().filter((l) => l.door === 'http').length >= 2, WAIT_MS);
+    const access = sidecar.logLines().filter((l) => l.door === 'http' && l.msg === undefined);
+    expect(access.map((l) => [l.requestId, l.route, l.path, l.status])).toEqual([['req-stdout', '1', '/aws', 200], [expect.any(String), undefined, '/metrics', 404]]);
+  } finally {
+    await sidecar.stop();
+  }
 });
