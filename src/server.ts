@@ -255,6 +255,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
     throw new ConfigError(`${opts.store.description}: ${refusal}`);
   }
   live = new LiveRoutes(buildTable(initial, registry), (old) => releaseTable(old, registry));
+  routesAppliedAtMs = Date.now();
   log.info({ routes: initial.length, store: opts.store.description }, 'routes loaded');
   const routesInForce = live;
   const store = opts.store;
