@@ -11,7 +11,8 @@ import { ERROR_CODES, sidecarError } from './errors';
 import { DEFAULT_MAX_ROUTES_FILE_BYTES } from './config/routes-file';
 import { DEFAULT_LOG_BUFFER_BYTES, LOG_LEVELS, LogLevel } from './logger';
 import { isLoopback, parseListenAddress } from './config/network-address';
-import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_GRPC_LISTEN, DEFAULT_MAX_ROUTES, DEFAULT_HTTP_LISTEN } from './server';
+import { DEFAULT_ACCESS_LOG_BUFFER_BYTES } from './observability/access-log';
+import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_METRICS, DEFAULT_GRPC_LISTEN, DEFAULT_MAX_ROUTES, DEFAULT_HTTP_LISTEN } from './server';
 import { DEFAULT_CREDENTIAL_FETCH_TIMEOUT_MS, DEFAULT_REFRESH_BEFORE_EXPIRY_MS, DEFAULT_RETRY_MAX_DELAY_MS } from './aws/credential-source';
 import { DEFAULT_ETCD_CALL_TIMEOUT_MS } from './config/stores/store-spec';
 import { DEFAULT_STREAM_IDLE_TIMEOUT_MS } from './fronts/ext-proc/ext-proc-service';
@@ -74,6 +75,11 @@ const logLevel = (raw: string, name: string): LogLevel => {
   return raw as LogLevel;
 };
 
+const onOff = (raw: string, name: string): boolean => {
+  if (raw !== 'on' && raw !== 'off') throw cliError(`${name}: expected on or off, got "${raw}"`);
+  return raw === 'on';
+};
+
 const commaList = (raw: string): readonly string[] => raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
 
 export const FLAGS = {
@@ -98,6 +104,9 @@ export const FLAGS = {
   credentialsFetchTimeoutMs: { flag: 'credentials-fetch-timeout-ms', env: 'SIDECAR_CREDENTIALS_FETCH_TIMEOUT_MS', type: 'string', default: DEFAULT_CREDENTIAL_FETCH_TIMEOUT_MS, parse: positiveCount, help: `bound on one credential fetch (IMDS, container endpoint, STS) (default ${DEFAULT_CREDENTIAL_FETCH_TIMEOUT_MS})` },
   credentialsRetryMaxMs: { flag: 'credentials-retry-max-ms', env: 'SIDECAR_CREDENTIALS_RETRY_MAX_MS', type: 'string', default: DEFAULT_RETRY_MAX_DELAY_MS, parse: positiveCount, help: `longest pause between retries of a failed credential fetch (default ${DEFAULT_RETRY_MAX_DELAY_MS})` },
   trustedProxies: { flag: 'trusted-proxies', env: 'SIDECAR_TRUSTED_PROXIES', type: 'string', default: DEFAULT_TRUSTED_PROXIES as readonly string[], parse: commaList, help: `comma-separated CIDRs whose X-Forwarded-Host / x-lambda-route the HTTP front believes (default ${DEFAULT_TRUSTED_PROXIES.join(',')})` },
+  metrics: { flag: 'metrics', env: 'SIDECAR_METRICS', type: 'string', default: DEFAULT_METRICS as boolean, parse: onOff, help: `Prometheus metrics on the HTTP listener's GET /metrics, on|off (default ${DEFAULT_METRICS ? 'on' : 'off'})` },
+  accessLog: { flag: 'access-log', env: 'SIDECAR_ACCESS_LOG', type: 'string', default: undefined as string | undefined, parse: text, help: 'one JSON line per request to this file (appended) or "stdout" (default off)' },
+  accessLogBufferBytes: { flag: 'access-log-buffer-bytes', env: 'SIDECAR_ACCESS_LOG_BUFFER_BYTES', type: 'string', default: DEFAULT_ACCESS_LOG_BUFFER_BYTES, parse: positiveBytes, help: `access log bytes held while the file does not keep up; further lines are dropped and counted (default ${DEFAULT_ACCESS_LOG_BUFFER_BYTES})` },
   check: { flag: 'check', type: 'boolean', default: false, parse: flagPresent, help: 'validate the routes (--config file or --store), list every problem, exit 0 (valid) or 1; starts nothing' },
   help: { flag: 'help', type: 'boolean', default: false, parse: flagPresent, help: 'print this help' },
   version: { flag: 'version', type: 'boolean', default: false, parse: flagPresent, help: 'print the version' },

@@ -16,7 +16,12 @@ import { runCheck } from './config/check';
 import { createStore } from './config/stores/store-spec';
 import { ERROR_CODES, SidecarError } from './errors';
 import { createLogger, LOG_FLUSH_TIMEOUT_MS, StdoutDestination } from './logger';
+import { AccessLog } from './observability/access-log';
+import { createTracing, type Tracing } from './observability/tracing';
 import { RunningSidecar, startSidecar } from './server';
+
+/** How long the exit waits for buffered spans to be exported. */
+const TRACES_FLUSH_TIMEOUT_MS = 2_000;
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(path.resolve(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
@@ -46,15 +51,24 @@ async function main(): Promise<void> {
   const stdout = new StdoutDestination(1, opts.logBufferBytes);
   const logger = createLogger(opts.logLevel, stdout);
   /** Exits once the log lines so far are out, or after LOG_FLUSH_TIMEOUT_MS: never blocks on stdout. */
+  let accessLog: AccessLog | undefined;
+  let tracing: Tracing | undefined;
   const exit = (code: number): void => {
-    void stdout.drain(LOG_FLUSH_TIMEOUT_MS).then(() => process.exit(code));
+    // The span export is bounded by the exporter's own timeout (OTEL_EXPORTER_OTLP_TIMEOUT) and by ours.
+    const spans = tracing === undefined ? undefined : Promise.race([tracing.shutdown().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, TRACES_FLUSH_TIMEOUT_MS))]);
+    void Promise.all([spans, stdout.drain(LOG_FLUSH_TIMEOUT_MS), accessLog?.drain(LOG_FLUSH_TIMEOUT_MS)]).then(() => process.exit(code));
   };
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection (bug): kept running'));
   process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception (bug): kept running'));
 
   let sidecar: RunningSidecar;
   try {
+    accessLog = opts.accessLog === undefined ? undefined : new AccessLog(opts.accessLog, opts.accessLogBufferBytes, stdout);
+    tracing = createTracing(process.env, version());
     sidecar = await startSidecar({
+      metrics: opts.metrics,
+      accessLog,
+      tracer: tracing?.observer,
       store: createStore(opts.store, opts.configPath, logger, { maxRoutesFileBytes: opts.maxRoutesFileBytes, etcdCallTimeoutMs: opts.etcdTimeoutMs }),
       adminListen: opts.adminListen,
       adminKey: opts.adminKey,

@@ -11,6 +11,7 @@ import type { RouteTarget } from './invoke/route-target';
 import type { LiveRoutes, RouteLease } from './routing/live-routes';
 import type { MatchInput } from './routing/route-table';
 import { wireFormUri } from './routing/uri-encoding';
+import type { RequestObservation, RequestObserver } from './observability/request-observer';
 
 export type TargetTable = LiveRoutes<RouteTarget | null>;
 
@@ -33,6 +34,8 @@ export interface GatewayOptions {
   readonly maxInflightRequests?: number;
   readonly maxBufferedResponseBytes?: number;
   readonly logger?: Logger;
+  /** Metrics, tracing, access log (src/observability); undefined: none, and nothing is measured. */
+  readonly observer?: RequestObserver;
 }
 
 /** One warn line per interval for a capacity code, with how many requests it hit meanwhile. */
@@ -63,6 +66,8 @@ export interface RoutedRequest {
   readonly done: () => void;
   /** The request's share of the buffered-answer budget (kept through `{ ...routed }` copies). */
   readonly budget: BudgetHold;
+  /** What the observers keep about this request (undefined when nothing observes). */
+  readonly observation: RequestObservation | undefined;
 }
 
 export class Gateway {
@@ -76,12 +81,14 @@ export class Gateway {
   private readonly budget: ResponseBudget;
   private readonly overloadLog: CapacityLog;
   private readonly budgetLog: CapacityLog;
+  readonly observer: RequestObserver | undefined;
 
   constructor(private readonly routes: TargetTable, opts: GatewayOptions = {}) {
     this.maxInflight = opts.maxInflightRequests ?? DEFAULT_MAX_INFLIGHT_REQUESTS;
     this.budget = new ResponseBudget(opts.maxBufferedResponseBytes ?? DEFAULT_MAX_BUFFERED_RESPONSE_BYTES);
     this.overloadLog = new CapacityLog(ERROR_CODES.OVERLOADED, opts.logger, { maxInflightRequests: this.maxInflight });
     this.budgetLog = new CapacityLog(ERROR_CODES.RESPONSE_BUDGET, opts.logger, { maxBufferedResponseBytes: this.budget.maxBytes });
+    this.observer = opts.observer;
   }
 
   /** Answer bytes held by requests not yet done. */
@@ -136,6 +143,7 @@ export class Gateway {
       target,
       rest,
       budget,
+      observation: this.observer === undefined ? undefined : { functionMs: undefined, span: undefined },
       done: () => {
         budget.release();
         lease.release();
@@ -155,15 +163,25 @@ export class Gateway {
       throw sidecarError(ERROR_CODES.OVERLOADED, `the sidecar has ${this.maxInflight} requests in flight (--max-inflight-requests); retry`);
     }
     this.inflight++;
+    const observation = routed.observation;
+    const observer = this.observer;
+    const startedMs = observation === undefined ? 0 : performance.now();
+    if (observation !== undefined) observer?.functionStart?.(routed.routeId, req, observation);
+    let code: ErrorCode | undefined;
     try {
       return await routed.target.invoke(req, routed.rest, signal, { shutdown: this.shutdown, budget: routed.budget });
     } catch (err) {
+      code = (err as { code?: ErrorCode }).code;
       if ((err as { code?: unknown }).code === ERROR_CODES.RESPONSE_BUDGET) {
         routed.budget.release(); // the cut answer's bytes are gone already: let others use them now
         this.budgetLog.hit(routed.routeId, req);
       }
       throw err;
     } finally {
+      if (observation !== undefined) {
+        observation.functionMs = performance.now() - startedMs;
+        observer?.functionDone?.(routed.routeId, observation.functionMs, observation, code);
+      }
       if (--this.inflight === 0 && this.settledWaiters.length > 0) {
         const waiters = this.settledWaiters;
         this.settledWaiters = [];

@@ -35,6 +35,8 @@ export class StdoutDestination {
   /** Set by the first write error other than EAGAIN: nothing is written afterwards. */
   private broken = false;
   private droppedLines = 0;
+  /** Lines dropped since start (for the metrics). */
+  droppedTotal = 0;
   private readonly drained = new Set<() => void>();
 
   constructor(
@@ -47,6 +49,7 @@ export class StdoutDestination {
     const bytes = Buffer.byteLength(line);
     if (this.unwrittenBytes + bytes > this.maxBufferBytes) {
       this.droppedLines++;
+      this.droppedTotal++;
       return;
     }
     if (this.droppedLines > 0) {

@@ -23,12 +23,17 @@ import { CredentialRegistry } from './aws/credential-registry';
 import type { CredentialTimings } from './aws/credential-source';
 import type { RouteTarget } from './invoke/route-target';
 import { createTarget, DispatcherRegistry, releaseTarget } from './invoke/target';
+import type { AccessLog } from './observability/access-log';
+import { SidecarMetrics } from './observability/metrics';
+import { combineObservers, type RequestObserver } from './observability/request-observer';
 import { LiveRoutes } from './routing/live-routes';
 import { RouteTable } from './routing/route-table';
 
 export const DEFAULT_GRPC_LISTEN = '127.0.0.1:50051';
 export const DEFAULT_HTTP_LISTEN = '127.0.0.1:8080';
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+/** Metrics cost a few counter updates per request (README "Observability"): on unless turned off. */
+export const DEFAULT_METRICS = true;
 /**
  * After the drain timeout cut the requests still in flight: how long their 503s get to reach the
  * proxies (the connections then close gracefully, or are closed).
@@ -128,6 +133,12 @@ export interface SidecarOptions {
   readonly requestIdleTimeoutMs?: number;
   /** Credential refresh, retry and fetch-timeout bounds; the DEFAULT_* of aws/credential-source.ts when absent. */
   readonly credentialTimings?: Partial<CredentialTimings>;
+  /** Prometheus metrics on the HTTP listener's /metrics (default true, DEFAULT_METRICS). */
+  readonly metrics?: boolean;
+  /** One JSON line per request (--access-log); undefined: off. */
+  readonly accessLog?: AccessLog;
+  /** Spans (src/observability/tracing.ts); undefined: off. */
+  readonly tracer?: RequestObserver;
 
   readonly logger: Logger;
 }
@@ -211,6 +222,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
   const registry = new DispatcherRegistry();
   const credentials = new CredentialRegistry({ logger: log, timings: opts.credentialTimings });
   let live: TargetTable | undefined;
+  let routesAppliedAtMs = Date.now();
   const maxRoutes = opts.maxRoutes ?? DEFAULT_MAX_ROUTES;
   const overLimit = (count: number): string | undefined =>
     count > maxRoutes ? `${count} routes is above the limit of ${maxRoutes} (--max-routes)` : undefined;
@@ -229,6 +241,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
       return;
     }
     live.replace(table);
+    routesAppliedAtMs = Date.now();
     log.info({ routes: routes.length, store: opts.store.description, version: live.version }, 'routes updated');
   });
   const refusal = overLimit(initial.length);
@@ -237,8 +250,24 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
     throw new ConfigError(`${opts.store.description}: ${refusal}`);
   }
   live = new LiveRoutes(buildTable(initial, registry, credentials, log), (old) => releaseTable(old, registry));
+  routesAppliedAtMs = Date.now();
   log.info({ routes: initial.length, store: opts.store.description }, 'routes loaded');
-  const gateway = new Gateway(live, {
+  const routesInForce = live;
+  const store = opts.store;
+  const metrics = (opts.metrics ?? DEFAULT_METRICS) ? new SidecarMetrics({
+    inflightRequests: () => gateway.inflightRequests,
+    pools: () => registry.poolStates(),
+    routesLoaded: () => {
+      const lease = routesInForce.lease();
+      lease.release();
+      return lease.table.size;
+    },
+    lastReloadUnixS: () => routesAppliedAtMs / 1000,
+    storeConnected: store.connected === undefined ? undefined : () => store.connected?.() === true,
+    accessLogDropped: opts.accessLog === undefined ? undefined : () => opts.accessLog?.droppedLines ?? 0,
+  }) : undefined;
+  const gateway: Gateway = new Gateway(live, {
+    observer: combineObservers([metrics, opts.tracer, opts.accessLog]),
     logger: log,
     maxInflightRequests: opts.maxInflightRequests,
     maxBufferedResponseBytes: opts.maxBufferedResponseBytes,
@@ -287,6 +316,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
         trustedProxies: opts.trustedProxies ?? DEFAULT_TRUSTED_PROXIES,
         isReady: () => health.isServing,
         requestIdleTimeoutMs: opts.requestIdleTimeoutMs,
+        metrics,
       });
       httpAddress = formatAddress(host, await listenHttp(httpFront.server, host, port));
     }

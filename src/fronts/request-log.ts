@@ -6,8 +6,9 @@
 import type { Logger } from 'pino';
 import { ERROR_CODES, type ErrorCode, type SidecarError } from '../errors';
 import type { HeaderList } from '../invoke/lambda-request';
+import type { Door, RequestObservation, RequestObserver } from '../observability/request-observer';
 
-export type Door = 'ext_proc' | 'ext_authz' | 'http';
+export type { Door };
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
@@ -24,9 +25,55 @@ export interface RequestOutcome {
   readonly code: ErrorCode | undefined;
 }
 
-export function logRequest(log: Logger, door: Door, startedAtMs: number, requestId: string | undefined, outcome: RequestOutcome): void {
-  if (!log.isLevelEnabled('debug')) return;
-  log.debug({ door, ...outcome, durationMs: Date.now() - startedAtMs, requestId }, 'request');
+/** What the access log and tracing add to the outcome; undefined fields are simply not known. */
+export interface RequestDetails {
+  readonly method?: string;
+  /** Without the query. */
+  readonly path?: string;
+  readonly requestBytes?: number;
+  readonly responseBytes?: number;
+}
+
+/** The observers of a request: the Gateway's (undefined when off) and the request's observation. */
+export interface ObservedBy {
+  readonly observer: RequestObserver | undefined;
+  readonly observation: RequestObservation | undefined;
+}
+
+/**
+ * The one completion point of every request, whatever the front: the debug line, then the
+ * observers (metrics, spans, access log). `startedAtMs` is a `performance.now()` reading.
+ */
+export function logRequest(
+  log: Logger,
+  door: Door,
+  startedAtMs: number,
+  requestId: string | undefined,
+  outcome: RequestOutcome,
+  observed?: ObservedBy,
+  details?: RequestDetails,
+): void {
+  const debug = log.isLevelEnabled('debug');
+  const observer = observed?.observer;
+  if (!debug && observer === undefined) return;
+  const durationMs = Math.round((performance.now() - startedAtMs) * 10) / 10;
+  if (debug) log.debug({ door, ...outcome, durationMs, requestId }, 'request');
+  if (observer === undefined) return;
+  const observation = observed?.observation;
+  observer.requestDone({
+    door,
+    // Only a route the table holds names the request: a proxy's unknown route name is no label.
+    route: observation === undefined ? undefined : outcome.route,
+    status: outcome.status,
+    code: outcome.code,
+    durationMs,
+    requestId,
+    method: details?.method,
+    path: details?.path,
+    requestBytes: details?.requestBytes,
+    responseBytes: details?.responseBytes,
+    functionMs: observation?.functionMs,
+  }, observation);
 }
 
 /** Codes the Gateway logs itself, at most once per CAPACITY_LOG_INTERVAL_MS: a front adds no line. */

@@ -10,6 +10,7 @@ import type { HeaderList, LambdaRequest, LambdaResponse } from './lambda-request
 import type { Dispatcher } from 'undici';
 import type { BudgetHold } from './response-budget';
 import type { ShutdownSwitch } from './shutdown-switch';
+import { addXrayTraceHeader } from './trace-header';
 import { bodySizeError, type LambdaTarget } from './target';
 import { forwardedPath, toWirePath } from './wire-path';
 
@@ -59,6 +60,7 @@ export function mapUpstreamError(err: unknown, target: Pick<LambdaTarget, 'timeo
  */
 export async function buildUpstreamHeaders(target: LambdaTarget, req: LambdaRequest, wirePath: string, now: Date, signal?: AbortSignal): Promise<HeaderList> {
   const headers = forwardableRequestHeaders(req.headers);
+  addXrayTraceHeader(headers); // x-amzn-* is not x-amz-*: unsigned, like traceparent (isSignedHeader)
   headers.push(['host', target.hostHeader]);
   // APISIX: x-api-key only when the client did not send one.
   if (target.apiKey !== undefined && !hasHeader(headers, 'x-api-key')) headers.push(['x-api-key', target.apiKey]);

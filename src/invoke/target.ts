@@ -101,6 +101,14 @@ export class DispatcherRegistry {
     return this.pools.size;
   }
 
+  /** Each pool's origin and undici stats, read at metrics scrape time. */
+  *poolStates(): IterableIterator<{ origin: string; connected: number; pending: number; queued: number; running: number }> {
+    for (const [key, { pool }] of this.pools) {
+      const { connected, pending, queued, running } = pool.stats;
+      yield { origin: key.slice(0, key.indexOf('|')), connected, pending, queued, running };
+    }
+  }
+
   async closeAll(): Promise<void> {
     const pools = [...this.pools.values()].map((e) => e.pool);
     this.pools.clear();

@@ -89,6 +89,12 @@ describe('etcd store: two sidecars, one etcd', () => {
     call(`http://${s.adminAddress}/apisix/admin/routes/${id}`, method, body, { 'x-api-key': ADMIN_KEY });
   /** Through a sidecar's HTTP front (what nginx would do). */
   const front = (s: SidecarProcess, urlPath: string): Promise<Answer> => call(`http://${s.httpAddress}${urlPath}`);
+  /** aws_lambda_sidecar_route_store_connected from the node's GET /metrics. */
+  const storeConnected = async (s: SidecarProcess): Promise<number | undefined> => {
+    const text = await (await fetch(`http://${s.httpAddress}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith('aws_lambda_sidecar_route_store_connected '));
+    return line === undefined ? undefined : Number(line.split(' ')[1]);
+  };
   const serves = (s: SidecarProcess, uri: string, name: string) => async (): Promise<boolean> => {
     const res = await front(s, `${uri}?name=${name}`);
     return res.status === 200 && res.body === `"Hello, ${name}!"`;
@@ -256,6 +262,7 @@ describe('etcd store: two sidecars, one etcd', () => {
   });
 
   it('etcd down: both keep serving, each logs the outage once, writes fail with 5xx; etcd back: resync, logged once, a direct change reaches both', async () => {
+    expect([await storeConnected(a!), await storeConnected(b!)]).toEqual([1, 1]);
     const stoppedAt = Date.now();
     await etcd!.stop('SIGTERM');
     // etcd re-raises SIGTERM after its graceful stop (exit code null); the harness's SIGKILL
@@ -289,6 +296,7 @@ describe('etcd store: two sidecars, one etcd', () => {
     await sleep(1000);
     const outageLines = { A: countLogs(a!, 'etcd unreachable'), B: countLogs(b!, 'etcd unreachable') };
     expect(outageLines).toEqual({ A: 1, B: 1 });
+    expect([await storeConnected(a!), await storeConnected(b!)]).toEqual([0, 0]);
     const outageLoggedMs = Math.max(
       ...[a!, b!].map((s) => Number(s.logLines().find((l) => String(l.msg).includes('etcd unreachable'))?.time) - stoppedAt),
     );
@@ -314,6 +322,7 @@ describe('etcd store: two sidecars, one etcd', () => {
     );
 
     await sleep(1000);
+    expect([await storeConnected(a!), await storeConnected(b!)]).toEqual([1, 1]);
     expect({ A: countLogs(a!, 'etcd reachable again'), B: countLogs(b!, 'etcd reachable again') }).toEqual({ A: 1, B: 1 });
     expect({ A: countLogs(a!, 'etcd unreachable'), B: countLogs(b!, 'etcd unreachable') }).toEqual({ A: 1, B: 1 });
     for (const s of [a!, b!]) {

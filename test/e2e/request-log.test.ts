@@ -3,8 +3,8 @@
  * `--log-level debug`: one `request` line per finished request with Envoy's x-request-id, and the
  * warn line of a failed request carrying the same id.
  */
-import { receivedHeader, sendHttp1, startPeers, type Peers } from './scenarios';
-import { freeEnvoyPorts, renderEnvoyConfig, startEnvoy, waitFor, type EnvoyProcess } from './support/processes';
+import { receivedHeader, sendHttp1, startEnvoyDoors, startPeers, type Peers } from './scenarios';
+import { waitFor, type EnvoyProcess } from './support/processes';
 
 jest.setTimeout(60_000);
 
@@ -16,10 +16,7 @@ const envoys: Partial<Record<'ext_proc' | 'ext_authz', EnvoyProcess>> = {};
 
 beforeAll(async () => {
   peers = await startPeers({ sidecarArgs: ['--log-level', 'debug'] });
-  for (const [door, file] of [['ext_proc', 'envoy/envoy.yaml'], ['ext_authz', 'envoy/envoy-ext-authz.yaml']] as const) {
-    const ports = await freeEnvoyPorts(peers.grpcPort, peers.upstream.port);
-    envoys[door] = await startEnvoy(renderEnvoyConfig(file, ports), ports, { name: `envoy-${door}` });
-  }
+  await startEnvoyDoors(peers, envoys);
 });
 
 afterAll(async () => {

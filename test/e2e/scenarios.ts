@@ -22,7 +22,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startStandIn, type ReceivedRequest, type StandIn } from '../../demo/lambda-stand-in';
 import { generateTlsMaterial, type TlsMaterial } from '../../demo/tls';
-import { freePort, startPlainUpstream, startSidecar, type PlainUpstream, type SidecarProcess } from './support/processes';
+import { freeEnvoyPorts, freePort, renderEnvoyConfig, startEnvoy, startPlainUpstream, startSidecar, type EnvoyProcess, type PlainUpstream, type SidecarProcess } from './support/processes';
 
 export type { ReceivedRequest } from '../../demo/lambda-stand-in';
 
@@ -609,7 +609,7 @@ function portOf(address: string | undefined, what: string): number {
 }
 
 /** Starts everything a door needs behind it. `extraRoutes` are appended to buildRoutes(). */
-export async function startPeers(opts: { sidecarArgs?: string[]; extraRoutes?: unknown[] } = {}): Promise<Peers> {
+export async function startPeers(opts: { sidecarArgs?: string[]; extraRoutes?: unknown[]; sidecarEnv?: Record<string, string> } = {}): Promise<Peers> {
   const tls = generateTlsMaterial();
   const started: Array<{ close(): Promise<void> }> = [];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-e2e-routes-'));
@@ -635,7 +635,7 @@ export async function startPeers(opts: { sidecarArgs?: string[]; extraRoutes?: u
 
     const sidecar = await startSidecar(
       ['--config', routesPath, '--grpc-listen', '127.0.0.1:0', '--http-listen', '127.0.0.1:0', ...(opts.sidecarArgs ?? [])],
-      { env: { NODE_EXTRA_CA_CERTS: tls.caCertPath } },
+      { env: { NODE_EXTRA_CA_CERTS: tls.caCertPath, ...opts.sidecarEnv } },
     );
     started.push({ close: async () => void (await sidecar.stop()) });
     const standIns = [apiKeyStandIn, iamStandIn, selfSignedStandIn];
@@ -664,4 +664,12 @@ export async function startPeers(opts: { sidecarArgs?: string[]; extraRoutes?: u
 /** Log lines at error level or above (pino: 50 error, 60 fatal): a bug, whatever the answer was. */
 export function sidecarErrors(sidecar: SidecarProcess): Array<Record<string, unknown>> {
   return sidecar.logLines().filter((l) => typeof l.level === 'number' && l.level >= 50);
+}
+
+/** One Envoy per gRPC door (envoy/envoy.yaml for ext_proc, envoy/envoy-ext-authz.yaml for ext_authz) in front of the peers' sidecar. */
+export async function startEnvoyDoors(peers: Peers, into: Partial<Record<'ext_proc' | 'ext_authz', EnvoyProcess>>): Promise<void> {
+  for (const [door, file] of [['ext_proc', 'envoy/envoy.yaml'], ['ext_authz', 'envoy/envoy-ext-authz.yaml']] as const) {
+    const ports = await freeEnvoyPorts(peers.grpcPort, peers.upstream.port);
+    into[door] = await startEnvoy(renderEnvoyConfig(file, ports), ports, { name: `envoy-${door}` });
+  }
 }

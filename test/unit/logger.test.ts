@@ -1,41 +1,14 @@
 /**
  * StdoutDestination over a real pipe (a FIFO): a reader that stops reading, then one that is gone.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { StdoutDestination } from '../../src/logger';
+import { fifo, readAvailable } from '../support/fifo';
 
 const LINE = `${JSON.stringify({ level: 30, msg: 'x'.repeat(200) })}\n`;
 /** Far more than the pipe (64 KiB) plus the buffer below hold. */
 const LINES = 2_000;
 const BUFFER_BYTES = 32 * 1024;
-
-function fifo(): { readFd: number; writeFd: number; dir: string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-logger-'));
-  const file = path.join(dir, 'pipe');
-  execFileSync('mkfifo', [file]);
-  const readFd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  const writeFd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-  return { readFd, writeFd, dir };
-}
-
-function readAvailable(fd: number): string {
-  const chunks: Buffer[] = [];
-  const buf = Buffer.alloc(64 * 1024);
-  for (;;) {
-    try {
-      const n = fs.readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      chunks.push(Buffer.from(buf.subarray(0, n)));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') break;
-      throw err;
-    }
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 describe('StdoutDestination', () => {
   it('holds at most its buffer while the reader does not read, drops the rest and says how many', async () => {

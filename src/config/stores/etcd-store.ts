@@ -254,6 +254,10 @@ export class EtcdRouteStore implements RouteStore {
     if (id !== undefined && this.forget(id)) this.publish();
   }
 
+  connected(): boolean {
+    return !this.down && !this.closed;
+  }
+
   private onDisconnected(): void {
     if (this.down || this.closed) return;
     this.down = true;

@@ -29,6 +29,8 @@ export interface RouteStore {
   /** Deletes a route; false when there was none with that id. */
   remove(id: string): Promise<boolean>;
   close(): Promise<void>;
+  /** Stores with a connection (etcd): whether it is up now, for the metrics. */
+  connected?(): boolean;
 }
 
 /** Runs async tasks one after another (writes must not interleave). */

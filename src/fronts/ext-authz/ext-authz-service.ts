@@ -19,6 +19,7 @@ import { bodySizeError } from '../../invoke/target';
 import type { RouteTarget } from '../../invoke/route-target';
 import type { AuthorizationHandlers, CheckRequest, CheckResponse } from '../grpc-definitions';
 import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit, refusedResponse } from '../grpc-call-limit';
+import type { RequestObservation } from '../../observability/request-observer';
 import { logRequest, logRequestFailure, requestIdOf } from '../request-log';
 import { CheckedRequest, readCheckRequest } from './check-request';
 import { ALLOW, toCheckResponse, unrelayable } from './check-response';
@@ -46,7 +47,10 @@ class CheckCall {
   /** The matched route's id and Envoy's x-request-id, for the log lines. */
   private routeId: string | undefined;
   private requestId: string | undefined;
-  private readonly startedAtMs = Date.now();
+  private readonly startedAtMs = performance.now();
+  /** For the observers (README "Observability"). */
+  private observation: RequestObservation | undefined;
+  private details: { method?: string; path?: string; requestBytes?: number; responseBytes?: number } = {};
   /** Created when the invoke starts; aborted only if the call is cancelled while it runs. */
   private abort: AbortController | undefined;
 
@@ -88,6 +92,8 @@ class CheckCall {
     const { path, query } = splitPathAndQuery(req.target);
     const routed = this.gateway.route({ method: req.method, path, host: req.authority }, req.routeHint);
     this.routeId = routed?.routeId;
+    this.observation = routed?.observation;
+    this.details = { method: req.method, path, requestBytes: req.body?.length ?? 0 };
     if (routed === undefined || routed.target === null) {
       routed?.done();
       this.finish(ALLOW, undefined, undefined);
@@ -123,6 +129,7 @@ class CheckCall {
       this.fail(refusal);
       return;
     }
+    this.details = { ...this.details, responseBytes: res.body.length };
     this.finish(toCheckResponse(res, this.headOnly), res.status, undefined);
   }
 
@@ -141,7 +148,8 @@ class CheckCall {
     if (this.admitted) this.limit.release();
     this.routed?.done();
     this.routed = undefined;
-    logRequest(this.log, 'ext_authz', this.startedAtMs, this.requestId, { route: this.routeId, status, code });
+    logRequest(this.log, 'ext_authz', this.startedAtMs, this.requestId, { route: this.routeId, status, code },
+      { observer: this.gateway.observer, observation: this.observation }, this.details);
     this.callback(null, response);
   }
 }

@@ -22,6 +22,7 @@ import { bodySizeError } from '../../invoke/target';
 import type { RouteTarget } from '../../invoke/route-target';
 import type { ExternalProcessorHandlers, ProcessingRequest, ProcessingResponse } from '../grpc-definitions';
 import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit, refusedResponse } from '../grpc-call-limit';
+import type { RequestObservation } from '../../observability/request-observer';
 import { logRequest, logRequestFailure, requestIdOf } from '../request-log';
 import { ROUTE_HINT_KEY } from '../route-hint';
 import { readRequestHeaders, toHeaderMutations } from './headers';
@@ -92,7 +93,11 @@ class ExtProcStream {
   private sourceIp: string | undefined;
   /** Envoy's x-request-id, once the request headers arrived. */
   private requestId: string | undefined;
-  private readonly startedAtMs = Date.now();
+  private readonly startedAtMs = performance.now();
+  /** For the observers (README "Observability"): the route's observation and what crossed. */
+  private observation: RequestObservation | undefined;
+  private requestBytes: number | undefined;
+  private responseBytes: number | undefined;
   /** Created when the invoke starts; aborted only if the peer leaves while it runs. */
   private abort: AbortController | undefined;
   /** Armed while we wait for Envoy's next message; cleared while invoking and once closed. */
@@ -188,6 +193,7 @@ class ExtProcStream {
       { method: incoming.method, path, host: incoming.authority },
       typeof routeHint === 'string' ? routeHint : undefined,
     );
+    this.observation = routed?.observation;
     if (routed === undefined || routed.target === null) {
       // No route, or a route without the plugin: close cleanly and Envoy carries on upstream.
       routed?.done();
@@ -232,6 +238,7 @@ class ExtProcStream {
     this.phase = 'invoking';
     const routed = this.routed as RoutedRequest & { target: RouteTarget };
     const req: LambdaRequest = { ...(this.request as Omit<LambdaRequest, 'body'>), body };
+    this.requestBytes = body?.length ?? 0;
     this.abort = new AbortController();
     this.gateway.invoke(routed, req, this.abort.signal).then(
       (res) => this.answer(res, `lambda_sidecar_${routed.routeId}`.replace(/[^A-Za-z0-9_.-]/g, '_')),
@@ -242,6 +249,7 @@ class ExtProcStream {
   private answer(res: LambdaResponse, details: string, code?: ErrorCode): void {
     if (this.phase === 'closed') return;
     this.call.write(immediate(res, this.request?.method === 'HEAD', details));
+    this.responseBytes = res.body.length;
     this.finish(res.status, code);
     this.endCall();
   }
@@ -278,7 +286,9 @@ class ExtProcStream {
     if (this.admitted) this.opts.limit.release();
     this.routed?.done();
     this.routed = undefined;
-    logRequest(this.log, 'ext_proc', this.startedAtMs, this.requestId, { route: this.routeId, status, code });
+    logRequest(this.log, 'ext_proc', this.startedAtMs, this.requestId, { route: this.routeId, status, code },
+      { observer: this.gateway.observer, observation: this.observation },
+      { method: this.request?.method, path: this.request?.path, requestBytes: this.requestBytes, responseBytes: this.responseBytes });
   }
 
   private endCall(): void {

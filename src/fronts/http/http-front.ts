@@ -13,7 +13,9 @@ import { errorResponse } from '../../invoke/error-response';
 import { HeaderList, ipOfAddress, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
 import { bodySizeError } from '../../invoke/target';
 import type { RouteTarget } from '../../invoke/route-target';
-import { logRequestFailure, REQUEST_ID_HEADER } from '../request-log';
+import { METRICS_PATH } from '../../observability/metrics';
+import type { RequestObservation } from '../../observability/request-observer';
+import { logRequest, logRequestFailure, REQUEST_ID_HEADER } from '../request-log';
 import { ROUTE_HINT_KEY } from '../route-hint';
 
 /** Paths the sidecar keeps for itself; never routed to a function. */
@@ -40,6 +42,24 @@ export interface HttpFrontOptions {
   readonly isReady: () => boolean;
   /** See DEFAULT_REQUEST_IDLE_TIMEOUT_MS; 0 disables. */
   readonly requestIdleTimeoutMs?: number;
+  /** Served on GET /metrics (and /_sidecar/metrics); undefined: metrics are off and /metrics is routed like any path. */
+  readonly metrics?: MetricsText;
+}
+
+/** The Prometheus text exposition, produced at scrape time. */
+export interface MetricsText {
+  contentType(): string;
+  text(): Promise<string>;
+}
+
+function serveMetrics(res: http.ServerResponse, metrics: MetricsText, log: Logger): void {
+  metrics.text().then(
+    (text) => send(res, { status: 200, headers: [['content-type', metrics.contentType()]], body: Buffer.from(text) }, false),
+    (err: unknown) => {
+      log.error({ err }, 'metrics collection failed');
+      json(res, 500, { message: 'metrics collection failed' });
+    },
+  );
 }
 
 /** The trusted proxies' CIDRs as a BlockList (config/network-address.ts). */
@@ -51,8 +71,9 @@ function requestIdOf(req: http.IncomingMessage): string | undefined {
   return typeof id === 'string' && id !== '' ? id : undefined;
 }
 
-function send(res: http.ServerResponse, answer: LambdaResponse, headOnly: boolean): void {
+function send(res: http.ServerResponse, answer: LambdaResponse, headOnly: boolean, outcome?: Outcome): void {
   if (res.headersSent || res.destroyed) return;
+  if (outcome !== undefined) outcome.responseBytes = headOnly ? 0 : answer.body.length;
   const flat: string[] = [];
   let headLength: string | undefined;
   for (const [k, v] of answer.headers) {
@@ -65,8 +86,8 @@ function send(res: http.ServerResponse, answer: LambdaResponse, headOnly: boolea
   res.end(headOnly ? undefined : answer.body);
 }
 
-function json(res: http.ServerResponse, status: number, body: unknown): void {
-  send(res, { status, headers: [['content-type', 'application/json']], body: Buffer.from(JSON.stringify(body)) }, false);
+function json(res: http.ServerResponse, status: number, body: unknown, outcome?: Outcome): void {
+  send(res, { status, headers: [['content-type', 'application/json']], body: Buffer.from(JSON.stringify(body)) }, false, outcome);
 }
 
 function requestTimeoutError(idleMs: number): SidecarError {
@@ -121,6 +142,18 @@ function readBody(req: http.IncomingMessage, target: RouteTarget, idleMs: number
   });
 }
 
+/** What the request's completion reports; filled in as the request goes. */
+interface Outcome {
+  route: string | undefined;
+  code: ErrorCode | undefined;
+  path?: string;
+  /** A request to the sidecar's own endpoints. */
+  own?: boolean;
+  observation?: RequestObservation;
+  requestBytes?: number;
+  responseBytes?: number;
+}
+
 export interface HttpFront {
   readonly server: http.Server;
   /**
@@ -134,6 +167,7 @@ export interface HttpFront {
 export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOptions): HttpFront {
   const trusted = trustedProxyList(opts.trustedProxies);
   const idleMs = opts.requestIdleTimeoutMs ?? DEFAULT_REQUEST_IDLE_TIMEOUT_MS;
+  const metrics = opts.metrics;
 
   /** For a request answered without reading its body: read and drop the rest, or close when it stalls. */
   const discardBody = (req: http.IncomingMessage, res: http.ServerResponse): void => {
@@ -144,22 +178,19 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
     req.resume();
   };
 
-  const logRequests = log.isLevelEnabled('debug');
+  const observer = gateway.observer;
+  const logRequests = log.isLevelEnabled('debug') || observer !== undefined;
 
-  /** What the request line reports; filled in as the request goes. */
-  interface Outcome {
-    route: string | undefined;
-    code: ErrorCode | undefined;
-  }
-
-  /** One debug line per finished request (README "Logs"), whether answered or cut. */
+  /** The one completion point of a request (request-log.ts), whether answered or cut. */
   const logWhenDone = (req: http.IncomingMessage, res: http.ServerResponse, outcome: Outcome): void => {
     const startedMs = performance.now();
     res.once('close', () => {
       const status = res.headersSent ? res.statusCode : undefined;
       const code = outcome.code ?? (res.writableFinished ? undefined : ERROR_CODES.CLIENT_GONE);
-      const durationMs = Math.round((performance.now() - startedMs) * 10) / 10;
-      log.debug({ door: 'http', route: outcome.route, status, code, durationMs, requestId: requestIdOf(req) }, 'request');
+      // The sidecar's own endpoints (/healthz, /metrics) are logged but not observed: probes are no traffic.
+      logRequest(log, 'http', startedMs, requestIdOf(req), { route: outcome.route, status, code },
+        outcome.own ? undefined : { observer, observation: outcome.observation },
+        { method: req.method, path: outcome.path, requestBytes: outcome.requestBytes, responseBytes: outcome.responseBytes });
     });
   };
 
@@ -173,9 +204,17 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
     if (logRequests) logWhenDone(req, res, outcome);
     const target = req.url ?? '/';
     const { path, query } = splitPathAndQuery(target);
+    outcome.path = path;
     // While draining, tell keep-alive clients (nginx) to go elsewhere after this answer.
     if (draining) res.setHeader('connection', 'close');
+    if (metrics !== undefined && (path === METRICS_PATH || path === `${RESERVED_PREFIX}metrics`)) {
+      outcome.own = true;
+      discardBody(req, res);
+      serveMetrics(res, metrics, log);
+      return;
+    }
     if (path === HEALTH_PATH || path === `${RESERVED_PREFIX}healthz`) {
+      outcome.own = true;
       discardBody(req, res);
       if (opts.isReady()) json(res, 200, { status: 'ok' });
       else json(res, 503, { status: 'draining' });
@@ -211,7 +250,7 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
       const e = sidecarError(ERROR_CODES.DRAINING, 'the sidecar is shutting down: retry on another instance');
       outcome.code = e.code;
       discardBody(req, res);
-      send(res, errorResponse(e), method === 'HEAD');
+      send(res, errorResponse(e), method === 'HEAD', outcome);
       return;
     }
     let routed: RoutedRequest | undefined;
@@ -223,10 +262,11 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
       outcome.code = e.code;
       log.warn({ route: routeHint, code: e.code, status: e.status, requestId: requestIdOf(req) }, e.message);
       discardBody(req, res);
-      send(res, errorResponse(e), method === 'HEAD');
+      send(res, errorResponse(e), method === 'HEAD', outcome);
       return;
     }
     outcome.route = routed?.routeId;
+    outcome.observation = routed?.observation;
     inFlight.add(res);
     try {
       await answerRouted(req, res, routed, { method, path, query, host, headers, sourceIp }, outcome);
@@ -246,7 +286,7 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
     if (routed === undefined || routed.target === null) {
       routed?.done();
       discardBody(req, res);
-      json(res, 404, { message: `no route matches ${method} ${path}` });
+      json(res, 404, { message: `no route matches ${method} ${path}` }, outcome);
       return;
     }
     const abort = new AbortController();
@@ -260,8 +300,9 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
       if (tooLarge !== undefined) throw tooLarge;
       const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
       const body = hasBody ? await readBody(req, t, idleMs) : null;
+      outcome.requestBytes = body?.length ?? 0;
       const answer = await gateway.invoke({ ...routed, target: t }, { method, path, query, host, headers, body, sourceIp }, abort.signal);
-      send(res, answer, method === 'HEAD');
+      send(res, answer, method === 'HEAD', outcome);
     } catch (err) {
       const e: SidecarError = asSidecarError(err);
       outcome.code = e.code;
@@ -270,7 +311,7 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
       // A refused body may still be arriving: answer and close rather than read it.
       if (e.code === ERROR_CODES.BODY_TOO_LARGE || e.code === ERROR_CODES.REQUEST_TIMEOUT) res.setHeader('connection', 'close');
       // With `connection: close` Node ends the socket once the answer is flushed (destroySoon).
-      send(res, errorResponse(e), method === 'HEAD');
+      send(res, errorResponse(e), method === 'HEAD', outcome);
     } finally {
       routed.done();
     }

@@ -1,0 +1,124 @@
+/**
+ * OpenTelemetry spans, off unless the standard variables turn them on: an OTLP endpoint
+ * (`OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`), and neither
+ * `OTEL_SDK_DISABLED=true` nor `OTEL_TRACES_EXPORTER=none`. The SDK reads the rest itself
+ * (`OTEL_TRACES_SAMPLER` / `_ARG`, `OTEL_EXPORTER_OTLP_*` headers and timeout, `OTEL_BSP_*`).
+ *
+ * Per request that calls a function: a SERVER span (door, route id, method, path, status, error
+ * code), parented on the incoming `traceparent` (and its `tracestate`), and a CLIENT span for the
+ * function call under it. Both are built when the request is finished, from the times the Gateway
+ * and the front measured, so nothing but two clock readings happens while the request runs.
+ */
+import { createTraceState, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Context, type Tracer } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_SERVICE_NAME, ATTR_URL_PATH } from '@opentelemetry/semantic-conventions';
+import type { ErrorCode } from '../errors';
+import type { LambdaRequest } from '../invoke/lambda-request';
+import { parseTraceParent, TRACEPARENT_HEADER } from '../invoke/trace-header';
+import type { RequestObservation, RequestObserver, RequestRecord } from './request-observer';
+
+export const DEFAULT_SERVICE_NAME = 'aws-lambda-sidecar';
+export const ATTR_DOOR = 'aws_lambda_sidecar.door';
+export const ATTR_ROUTE = 'aws_lambda_sidecar.route';
+export const ATTR_ERROR_CODE = 'aws_lambda_sidecar.error_code';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export function tracingEnabled(env: Env): boolean {
+  const endpoint = (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? '') !== '' || (env.OTEL_EXPORTER_OTLP_ENDPOINT ?? '') !== '';
+  return endpoint && env.OTEL_SDK_DISABLED?.trim().toLowerCase() !== 'true' && env.OTEL_TRACES_EXPORTER?.trim().toLowerCase() !== 'none';
+}
+
+/** The incoming trace context (traceparent + tracestate), or the root context when there is none. */
+function incomingContext(req: LambdaRequest): Context {
+  let traceparent: string | undefined;
+  let tracestate: string | undefined;
+  for (const [name, value] of req.headers) {
+    if (name === TRACEPARENT_HEADER) traceparent ??= value;
+    else if (name === 'tracestate') tracestate = tracestate === undefined ? value : `${tracestate},${value}`;
+  }
+  const tp = traceparent === undefined ? undefined : parseTraceParent(traceparent);
+  if (tp === undefined) return ROOT_CONTEXT;
+  return trace.setSpanContext(ROOT_CONTEXT, {
+    traceId: tp.traceId,
+    spanId: tp.spanId,
+    traceFlags: tp.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
+    isRemote: true,
+    traceState: tracestate === undefined ? undefined : createTraceState(tracestate),
+  });
+}
+
+/** Epoch milliseconds with performance.now()'s resolution. */
+function epochMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+class PendingSpans {
+  readonly functionStartMs = epochMs();
+  functionEndMs: number | undefined;
+  functionCode: ErrorCode | undefined;
+
+  constructor(private readonly tracer: Tracer, private readonly parent: Context, private readonly routeId: string) {}
+
+  end(r: RequestRecord): void {
+    const endMs = epochMs();
+    const server = this.tracer.startSpan(`${r.method ?? 'request'} ${this.routeId}`, {
+      kind: SpanKind.SERVER,
+      startTime: endMs - r.durationMs,
+      attributes: {
+        [ATTR_DOOR]: r.door,
+        [ATTR_ROUTE]: this.routeId,
+        ...(r.method === undefined ? {} : { [ATTR_HTTP_REQUEST_METHOD]: r.method }),
+        ...(r.path === undefined ? {} : { [ATTR_URL_PATH]: r.path }),
+        ...(r.status === undefined ? {} : { [ATTR_HTTP_RESPONSE_STATUS_CODE]: r.status }),
+        ...(r.code === undefined ? {} : { [ATTR_ERROR_CODE]: r.code, [ATTR_ERROR_TYPE]: r.code }),
+      },
+    }, this.parent);
+    if (r.code !== undefined || (r.status !== undefined && r.status >= 500)) server.setStatus({ code: SpanStatusCode.ERROR, message: r.code });
+    const client = this.tracer.startSpan(`invoke ${this.routeId}`, {
+      kind: SpanKind.CLIENT,
+      startTime: this.functionStartMs,
+      attributes: { [ATTR_ROUTE]: this.routeId, ...(this.functionCode === undefined ? {} : { [ATTR_ERROR_CODE]: this.functionCode, [ATTR_ERROR_TYPE]: this.functionCode }) },
+    }, trace.setSpan(this.parent, server));
+    if (this.functionCode !== undefined) client.setStatus({ code: SpanStatusCode.ERROR, message: this.functionCode });
+    client.end(this.functionEndMs ?? endMs);
+    server.end(endMs);
+  }
+}
+
+export interface Tracing {
+  readonly observer: RequestObserver;
+  /** Exports the spans still buffered; call at exit. */
+  shutdown(): Promise<void>;
+}
+
+/** The tracer, or undefined when the environment does not turn tracing on. */
+export function createTracing(env: Env = process.env, serviceVersion?: string): Tracing | undefined {
+  if (!tracingEnabled(env)) return undefined;
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes({
+      [ATTR_SERVICE_NAME]: env.OTEL_SERVICE_NAME !== undefined && env.OTEL_SERVICE_NAME !== '' ? env.OTEL_SERVICE_NAME : DEFAULT_SERVICE_NAME,
+      ...(serviceVersion === undefined ? {} : { 'service.version': serviceVersion }),
+    }),
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
+  });
+  const tracer = provider.getTracer(DEFAULT_SERVICE_NAME, serviceVersion);
+  // Spans are parented explicitly (no global context manager or propagator is installed).
+  const observer: RequestObserver = {
+    functionStart(routeId: string, req: LambdaRequest, observation: RequestObservation): void {
+      observation.span = new PendingSpans(tracer, incomingContext(req), routeId);
+    },
+    functionDone(_routeId: string, _functionMs: number, observation: RequestObservation, code: ErrorCode | undefined): void {
+      const pending = observation.span as PendingSpans | undefined;
+      if (pending === undefined) return;
+      pending.functionEndMs = epochMs();
+      pending.functionCode = code;
+    },
+    requestDone(record: RequestRecord, observation: RequestObservation | undefined): void {
+      observation?.span?.end(record);
+    },
+  };
+  return { observer, shutdown: () => provider.shutdown() };
+}

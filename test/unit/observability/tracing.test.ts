@@ -1,0 +1,20 @@
+import { createTracing, tracingEnabled } from '../../../src/observability/tracing';
+
+describe('tracing is off unless the OTel variables turn it on', () => {
+  it.each([
+    [{}, false],
+    [{ OTEL_SERVICE_NAME: 'x' }, false],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: '' }, false],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }, true],
+    [{ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://127.0.0.1:4318/v1/traces' }, true],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_SDK_DISABLED: 'true' }, false],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_SDK_DISABLED: 'TRUE' }, false],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_TRACES_EXPORTER: 'none' }, false],
+  ])('%j → %s', (env, on) => {
+    expect(tracingEnabled(env)).toBe(on);
+  });
+
+  it('off: no tracer is built (the Gateway then has nothing to call)', () => {
+    expect(createTracing({})).toBeUndefined();
+  });
+});
