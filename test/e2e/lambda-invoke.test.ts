@@ -115,6 +115,13 @@ describe.each(['ext_proc', 'ext_authz', 'http'] as const)('%s', (door) => {
     expect(lambda.invocations[lambda.invocations.length - 1]).toMatchObject({ name: 'greet', signingRegion: REGION });
   });
 
+  it("X-Amzn-Trace-Id from the client's traceparent reaches the Invoke API, so Lambda's X-Ray joins the trace", async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    expect((await send('GET', '/aws?name=traced', { traceparent })).status).toBe(200);
+    const last = lambda.invocations[lambda.invocations.length - 1];
+    expect(last.headers['x-amzn-trace-id']).toBe('Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1');
+  });
+
   it('apigw_v2 event: raw path with %2F, raw query, repeated query keys and headers, cookies, pathParameters.proxy', async () => {
     const event = echoed(await send('GET', '/echo/v2/a%2Fb/c?x=1&x=2&y=%20z', { 'x-multi': ['one', 'two'], cookie: 'a=1; b=2', 'user-agent': 'e2e-agent' }));
     expect(event).toMatchObject({

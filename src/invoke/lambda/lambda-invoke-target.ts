@@ -12,6 +12,7 @@ import { amzDate, signSigV4, type SigV4Credentials } from '../../aws/sigv4';
 import type { LambdaPluginConfig, RouteConfig } from '../../config/route-schema';
 import { RouteValidationError } from '../../config/route-schema';
 import { relayableResponseHeaders } from '../header-filter';
+import { addXrayTraceHeader, TRACEPARENT_HEADER, XRAY_TRACE_HEADER } from '../trace-header';
 import { dispatch, flatten, type InvokeBounds, mapUpstreamError, NO_BOUNDS, type RawResponse, toHeaderList } from '../invoke';
 import type { HeaderList, LambdaRequest, LambdaResponse } from '../lambda-request';
 import { acquirePooled, bodySizeError, type DispatcherRegistry, type LambdaTarget } from '../target';
@@ -88,6 +89,16 @@ function leaseOf(lease: NonNullable<LambdaTarget['iam']>['lease']): Pick<NonNull
   return { source: lease.source, lease };
 }
 
+/**
+ * The X-Ray trace header of the Invoke call: the client's X-Amzn-Trace-Id, else one derived from its
+ * `traceparent` (as the HTTP target sends), so Lambda's trace joins the caller's.
+ */
+function traceHeaderOf(req: LambdaRequest): string | undefined {
+  const trace: HeaderList = req.headers.filter(([n]) => n === XRAY_TRACE_HEADER || n === TRACEPARENT_HEADER);
+  addXrayTraceHeader(trace);
+  return headerValue(trace, XRAY_TRACE_HEADER);
+}
+
 function signedInvokeHeaders(target: LambdaInvokeTarget, credentials: SigV4Credentials, payload: Buffer, now: Date): HeaderList {
   const datetime = amzDate(now);
   const headers: HeaderList = [
@@ -101,6 +112,12 @@ function signedInvokeHeaders(target: LambdaInvokeTarget, credentials: SigV4Crede
   if (token !== undefined) headers.push(['x-amz-security-token', token]);
   const authorization = signSigV4({ method: 'POST', path: target.invokePath, query: target.function.invokeQuery, headers, body: payload }, target.iam.scope, credentials, datetime);
   headers.push(['authorization', authorization]);
+  return headers;
+}
+
+/** Unsigned, like the HTTP target's: a proxy may set or rewrite it. */
+function withTraceHeader(headers: HeaderList, trace: string | undefined): HeaderList {
+  if (trace !== undefined) headers.push([XRAY_TRACE_HEADER, trace]);
   return headers;
 }
 
@@ -125,7 +142,7 @@ async function invokeLambda(target: LambdaInvokeTarget, req: LambdaRequest, rest
     res = await dispatch(target, {
       method: 'POST',
       path: query === '' ? target.invokePath : `${target.invokePath}?${query}`,
-      headers: flatten(signedInvokeHeaders(target, credentials, payload, new Date())),
+      headers: flatten(withTraceHeader(signedInvokeHeaders(target, credentials, payload, new Date()), traceHeaderOf(req))),
       body: payload,
       reset: !target.keepalive,
     }, signal, bounds);
