@@ -18,7 +18,7 @@ import { DEFAULT_ETCD_CALL_TIMEOUT_MS } from './config/stores/store-spec';
 import { DEFAULT_STREAM_IDLE_TIMEOUT_MS } from './fronts/ext-proc/ext-proc-service';
 import { DEFAULT_MAX_GRPC_CALLS } from './fronts/grpc-call-limit';
 import { DEFAULT_REQUEST_IDLE_TIMEOUT_MS, DEFAULT_TRUSTED_PROXIES } from './fronts/http/http-front';
-import { DEFAULT_MAX_BUFFERED_RESPONSE_BYTES, DEFAULT_MAX_INFLIGHT_REQUESTS } from './gateway';
+import { DEFAULT_MAX_BUFFERED_RESPONSE_BYTES, DEFAULT_MAX_INFLIGHT_REQUESTS } from './request-pipeline';
 import { DEFAULT_MAX_RESPONSE_BYTES } from './invoke/target';
 
 interface FlagSpec<T> {

@@ -1,6 +1,6 @@
 /**
  * Wiring: a route store feeds a live route table (targets and pools built at load); the fronts
- * (ext_proc + health on the gRPC listener, the HTTP front) call the gateway. `close()` drains.
+ * (ext_proc + health on the gRPC listener, the HTTP front) call the pipeline. `close()` drains.
  */
 import * as grpc from '@grpc/grpc-js';
 import type * as http from 'node:http';
@@ -18,7 +18,7 @@ import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit } from './fronts/grpc-call-limit'
 import { loadGrpcDefinitions } from './fronts/grpc-definitions';
 import { healthHandlers, HealthState } from './fronts/health';
 import { createHttpFront, DEFAULT_TRUSTED_PROXIES, HttpFront } from './fronts/http/http-front';
-import { Gateway, TargetTable } from './gateway';
+import { RequestPipeline, TargetTable } from './request-pipeline';
 import { CredentialRegistry } from './aws/credential-registry';
 import type { CredentialTimings } from './aws/credential-source';
 import type { RouteTarget } from './invoke/route-target';
@@ -255,7 +255,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
   const routesInForce = live;
   const store = opts.store;
   const metrics = (opts.metrics ?? DEFAULT_METRICS) ? new SidecarMetrics({
-    inflightRequests: () => gateway.inflightRequests,
+    inflightRequests: () => pipeline.inflightRequests,
     pools: () => registry.poolStates(),
     routesLoaded: () => {
       const lease = routesInForce.lease();
@@ -266,7 +266,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
     storeConnected: store.connected === undefined ? undefined : () => store.connected?.() === true,
     accessLogDropped: opts.accessLog === undefined ? undefined : () => opts.accessLog?.droppedLines ?? 0,
   }) : undefined;
-  const gateway: Gateway = new Gateway(live, {
+  const pipeline: RequestPipeline = new RequestPipeline(live, {
     observer: combineObservers([metrics, opts.tracer, opts.accessLog]),
     logger: log,
     maxInflightRequests: opts.maxInflightRequests,
@@ -303,8 +303,8 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
       const defs = loadGrpcDefinitions();
       tuneHttp2Server(grpcServer, log);
       const limit = new GrpcCallLimit(opts.maxGrpcCalls ?? DEFAULT_MAX_GRPC_CALLS);
-      grpcServer.addService(defs.externalProcessor, extProcHandlers(gateway, log, { idleTimeoutMs: opts.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS, limit }));
-      grpcServer.addService(defs.authorization, extAuthzHandlers(gateway, log, limit));
+      grpcServer.addService(defs.externalProcessor, extProcHandlers(pipeline, log, { idleTimeoutMs: opts.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS, limit }));
+      grpcServer.addService(defs.authorization, extAuthzHandlers(pipeline, log, limit));
       grpcServer.addService(defs.health, healthHandlers(health));
       const bound = await bindGrpc(grpcServer, formatAddress(host, port));
       widenConnectionWindow(grpcServer, log);
@@ -312,7 +312,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
     }
     if (opts.httpListen !== undefined) {
       const { host, port } = parseListenAddress(opts.httpListen, '--http-listen');
-      httpFront = createHttpFront(gateway, log, {
+      httpFront = createHttpFront(pipeline, log, {
         trustedProxies: opts.trustedProxies ?? DEFAULT_TRUSTED_PROXIES,
         isReady: () => health.isServing,
         requestIdleTimeoutMs: opts.requestIdleTimeoutMs,
@@ -348,9 +348,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
       if (!(await settlesWithin(allClosed, drainTimeoutMs))) {
         // Upstream calls must not hold the exit past the drain timeout: cut them, so every client
         // still waiting gets a 503 ERR_DRAINING from its front (which logs it), then close.
-        log.warn({ drainTimeoutMs, inflightRequests: gateway.inflightRequests }, 'drain timeout: answering the requests still in flight with ERR_DRAINING');
-        gateway.cutInflight();
-        await settlesWithin(gateway.settled().then(() => allClosed), DRAIN_ANSWER_GRACE_MS);
+        log.warn({ drainTimeoutMs, inflightRequests: pipeline.inflightRequests }, 'drain timeout: answering the requests still in flight with ERR_DRAINING');
+        pipeline.cutInflight();
+        await settlesWithin(pipeline.settled().then(() => allClosed), DRAIN_ANSWER_GRACE_MS);
         server?.forceShutdown();
         httpFront?.server.closeAllConnections();
         adminServer?.closeAllConnections();

@@ -7,7 +7,7 @@
  */
 import { ERROR_CODES, SidecarError, sidecarError } from '../errors';
 import { errorResponse } from '../invoke/error-response';
-import type { LambdaResponse } from '../invoke/lambda-request';
+import type { LambdaResponse } from '../invoke/client-request';
 
 export const DEFAULT_MAX_GRPC_CALLS = 10_000;
 /** Seconds a refused client is told to wait (Retry-After). */

@@ -4,7 +4,7 @@
  * local reply already carries (content-type: text/plain), later ones must be added, so several
  * set-cookie headers all reach the client. How that is said differs per filter (see the callers).
  */
-import type { HeaderList } from '../invoke/lambda-request';
+import type { HeaderList } from '../invoke/client-request';
 import type { HeaderValueOption } from './grpc-definitions';
 
 export function headerOptions(

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { ERROR_CODES, type ErrorCode, type SidecarError } from '../errors';
-import type { HeaderList } from '../invoke/lambda-request';
+import type { HeaderList } from '../invoke/client-request';
 import type { Door, RequestObservation, RequestObserver } from '../observability/request-observer';
 
 export type { Door };
@@ -34,7 +34,7 @@ export interface RequestDetails {
   readonly responseBytes?: number;
 }
 
-/** The observers of a request: the Gateway's (undefined when off) and the request's observation. */
+/** The observers of a request: the request pipeline's (undefined when off) and the request's observation. */
 export interface ObservedBy {
   readonly observer: RequestObserver | undefined;
   readonly observation: RequestObservation | undefined;
@@ -76,7 +76,7 @@ export function logRequest(
   }, observation);
 }
 
-/** Codes the Gateway logs itself, at most once per CAPACITY_LOG_INTERVAL_MS: a front adds no line. */
+/** Codes the request pipeline logs itself, at most once per CAPACITY_LOG_INTERVAL_MS: a front adds no line. */
 const LOGGED_BY_GATEWAY: ReadonlySet<ErrorCode> = new Set([ERROR_CODES.OVERLOADED, ERROR_CODES.RESPONSE_BUDGET]);
 
 export interface FailureFields {
@@ -87,7 +87,7 @@ export interface FailureFields {
 /**
  * The one log line of a request the sidecar answered with an error (README "Logs"): a bug at
  * error with its cause; a client that left, or ERR_CREDENTIALS (the credential source logs its
- * outage once at each end), at debug; capacity refusals not at all (the Gateway rate-limits those);
+ * outage once at each end), at debug; capacity refusals not at all (the request pipeline rate-limits those);
  * anything else at warn with the status.
  */
 export function logRequestFailure(log: Logger, err: SidecarError, fields: FailureFields): void {

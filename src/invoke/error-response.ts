@@ -4,7 +4,7 @@
  * relays these headers as it relays a function's).
  */
 import { ERROR_CODES, type ErrorCode, type SidecarError } from '../errors';
-import type { HeaderList, LambdaResponse } from './lambda-request';
+import type { HeaderList, LambdaResponse } from './client-request';
 
 /** Retry-After of a 503 the sidecar gives because it is busy or going away (RFC 9110 §10.2.3). */
 export const RETRY_AFTER_SECONDS = 1;

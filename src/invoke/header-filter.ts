@@ -1,7 +1,7 @@
 /**
  * Which headers cross the sidecar, in each direction.
  */
-import type { HeaderList } from './lambda-request';
+import type { HeaderList } from './client-request';
 
 /** RFC 9110 §7.6.1 connection-specific headers, plus ones a proxy must not forward. */
 const HOP_BY_HOP: ReadonlySet<string> = new Set([

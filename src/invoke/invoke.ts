@@ -6,7 +6,7 @@
 import { amzDate, signSigV4 } from '../aws/sigv4';
 import { ERROR_CODES, SidecarError, sidecarError } from '../errors';
 import { forwardableRequestHeaders, hasHeader, isSignedHeader, relayableResponseHeaders } from './header-filter';
-import type { HeaderList, LambdaRequest, LambdaResponse } from './lambda-request';
+import type { HeaderList, ClientRequest, LambdaResponse } from './client-request';
 import type { Dispatcher } from 'undici';
 import type { BudgetHold } from './response-budget';
 import type { ShutdownSwitch } from './shutdown-switch';
@@ -58,7 +58,7 @@ export function mapUpstreamError(err: unknown, target: Pick<LambdaTarget, 'timeo
  * credential source; only before its first fetch (or during an outage without valid credentials)
  * does it wait, bounded by the route timeout, and it never signs anonymously (ERR_CREDENTIALS).
  */
-export async function buildUpstreamHeaders(target: LambdaTarget, req: LambdaRequest, wirePath: string, now: Date, signal?: AbortSignal): Promise<HeaderList> {
+export async function buildUpstreamHeaders(target: LambdaTarget, req: ClientRequest, wirePath: string, now: Date, signal?: AbortSignal): Promise<HeaderList> {
   const headers = forwardableRequestHeaders(req.headers);
   addXrayTraceHeader(headers); // x-amzn-* is not x-amz-*: unsigned, like traceparent (isSignedHeader)
   headers.push(['host', target.hostHeader]);
@@ -107,7 +107,7 @@ export interface RawResponse {
   body: Buffer;
 }
 
-/** What bounds an invoke across requests (the Gateway passes its own; tests may pass none). */
+/** What bounds an invoke across requests (the request pipeline passes its own; tests may pass none). */
 export interface InvokeBounds {
   /** Cut at the drain timeout: the request ends with ERR_DRAINING. */
   readonly shutdown?: ShutdownSwitch;
@@ -267,7 +267,7 @@ export function dispatch(target: PooledTarget, opts: Dispatcher.DispatchOptions,
  * `*` (undefined otherwise). `signal`: the client left (ERR_CLIENT_GONE). Rejects only with
  * SidecarError.
  */
-export async function invoke(target: LambdaTarget, rest: string | undefined, req: LambdaRequest, signal?: AbortSignal, bounds: InvokeBounds = NO_BOUNDS): Promise<LambdaResponse> {
+export async function invoke(target: LambdaTarget, rest: string | undefined, req: ClientRequest, signal?: AbortSignal, bounds: InvokeBounds = NO_BOUNDS): Promise<LambdaResponse> {
   const tooLarge = bodySizeError(target, req.body?.length);
   if (tooLarge !== undefined) throw tooLarge;
   const wirePath = toWirePath(forwardedPath(target.basePath, rest));

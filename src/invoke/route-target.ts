@@ -1,6 +1,6 @@
 /**
  * A route's target is a behaviour: each kind (one file each) sends a request its own way, the
- * Gateway only calls `invoke`. Kinds share the pools (DispatcherRegistry, ConnectionGate), the
+ * request pipeline only calls `invoke`. Kinds share the pools (DispatcherRegistry, ConnectionGate), the
  * upstream error mapping (`mapUpstreamError`), the answer budget and SigV4 signing.
  */
 import type { LambdaInvokeTarget } from './lambda/lambda-invoke-target';

@@ -15,7 +15,7 @@ import { ERROR_CODES, type SidecarError, sidecarError } from '../errors';
 import { ConnectionGate } from './connection-gate';
 import { invoke, type InvokeBounds } from './invoke';
 import { createLambdaInvokeTarget } from './lambda/lambda-invoke-target';
-import type { LambdaRequest, LambdaResponse } from './lambda-request';
+import type { ClientRequest, LambdaResponse } from './client-request';
 import { refusalSafeClient } from './refusal-safe-client';
 import type { RouteTarget } from './route-target';
 
@@ -42,7 +42,7 @@ export interface LambdaTarget {
   readonly dispatcher: Pool;
   /** Shared with every target of the same pool: admits at most keepalive_pool requests into it. */
   readonly gate: ConnectionGate;
-  invoke(req: LambdaRequest, rest: string | undefined, signal?: AbortSignal, bounds?: InvokeBounds): Promise<LambdaResponse>;
+  invoke(req: ClientRequest, rest: string | undefined, signal?: AbortSignal, bounds?: InvokeBounds): Promise<LambdaResponse>;
 }
 
 interface PoolEntry {
@@ -176,7 +176,7 @@ export function createTarget(route: RouteConfig, registry: DispatcherRegistry, c
     apiKey: c.authorization?.apikey,
     iam: iam === undefined || signing === undefined ? undefined : leaseFor(signing.region, iam.service, credentials.acquire(signing.spec, route.id)),
     ...acquirePooled(registry, url.origin, c),
-    invoke(this: LambdaTarget, req: LambdaRequest, rest: string | undefined, signal?: AbortSignal, bounds?: InvokeBounds): Promise<LambdaResponse> {
+    invoke(this: LambdaTarget, req: ClientRequest, rest: string | undefined, signal?: AbortSignal, bounds?: InvokeBounds): Promise<LambdaResponse> {
       return invoke(this, rest, req, signal, bounds);
     },
   });

@@ -2,7 +2,7 @@
  * W3C Trace Context (`traceparent`) read from a request, and the AWS X-Ray header derived from it,
  * so a function's X-Ray segments join the trace the proxy started.
  */
-import type { HeaderList } from './lambda-request';
+import type { HeaderList } from './client-request';
 
 export interface TraceParent {
   /** 32 lower-case hex digits. */

@@ -1,18 +1,18 @@
 /**
  * The seam metrics, tracing and the access log hang on (README "Observability"). Two calls, both
- * made once per request: the Gateway reports the function's own time around the call
+ * made once per request: the request pipeline reports the function's own time around the call
  * (`functionDone`), and each front's single completion point (`logRequest`) reports the finished
- * request (`requestDone`). When nothing observes, the Gateway holds `undefined` and neither call
+ * request (`requestDone`). When nothing observes, the request pipeline holds `undefined` and neither call
  * nor its record is made.
  */
 import type { ErrorCode } from '../errors';
-import type { LambdaRequest } from '../invoke/lambda-request';
+import type { ClientRequest } from '../invoke/client-request';
 
 export type Door = 'ext_proc' | 'ext_authz' | 'http';
 
 /** Per-request state an observer keeps between the two calls; kept through `{ ...routed }` copies. */
 export interface RequestObservation {
-  /** The function call's time, set by the Gateway; undefined when no function was called. */
+  /** The function call's time, set by the request pipeline; undefined when no function was called. */
   functionMs: number | undefined;
   /** Set by the tracer when it started a server span for the request. */
   span: { end(record: RequestRecord): void } | undefined;
@@ -36,7 +36,7 @@ export interface RequestRecord {
 
 export interface RequestObserver {
   /** Before the function call (tracing starts its spans here). */
-  functionStart?(routeId: string, req: LambdaRequest, observation: RequestObservation): void;
+  functionStart?(routeId: string, req: ClientRequest, observation: RequestObservation): void;
   /** After the function call, whatever its outcome; `code` is the call's error code, if any. */
   functionDone?(routeId: string, functionMs: number, observation: RequestObservation, code: ErrorCode | undefined): void;
   requestDone(record: RequestRecord, observation: RequestObservation | undefined): void;

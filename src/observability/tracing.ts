@@ -6,7 +6,7 @@
  *
  * Per request that calls a function: a SERVER span (door, route id, method, path, status, error
  * code), parented on the incoming `traceparent` (and its `tracestate`), and a CLIENT span for the
- * function call under it. Both are built when the request is finished, from the times the Gateway
+ * function call under it. Both are built when the request is finished, from the times the request pipeline
  * and the front measured, so nothing but two clock readings happens while the request runs.
  */
 import { createTraceState, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Context, type Tracer } from '@opentelemetry/api';
@@ -15,7 +15,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_SERVICE_NAME, ATTR_URL_PATH } from '@opentelemetry/semantic-conventions';
 import type { ErrorCode } from '../errors';
-import type { LambdaRequest } from '../invoke/lambda-request';
+import type { ClientRequest } from '../invoke/client-request';
 import { parseTraceParent, TRACEPARENT_HEADER } from '../invoke/trace-header';
 import type { RequestObservation, RequestObserver, RequestRecord } from './request-observer';
 
@@ -32,7 +32,7 @@ export function tracingEnabled(env: Env): boolean {
 }
 
 /** The incoming trace context (traceparent + tracestate), or the root context when there is none. */
-function incomingContext(req: LambdaRequest): Context {
+function incomingContext(req: ClientRequest): Context {
   let traceparent: string | undefined;
   let tracestate: string | undefined;
   for (const [name, value] of req.headers) {
@@ -107,7 +107,7 @@ export function createTracing(env: Env = process.env, serviceVersion?: string): 
   const tracer = provider.getTracer(DEFAULT_SERVICE_NAME, serviceVersion);
   // Spans are parented explicitly (no global context manager or propagator is installed).
   const observer: RequestObserver = {
-    functionStart(routeId: string, req: LambdaRequest, observation: RequestObservation): void {
+    functionStart(routeId: string, req: ClientRequest, observation: RequestObservation): void {
       observation.span = new PendingSpans(tracer, incomingContext(req), routeId);
     },
     functionDone(_routeId: string, _functionMs: number, observation: RequestObservation, code: ErrorCode | undefined): void {

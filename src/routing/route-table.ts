@@ -18,6 +18,8 @@ export interface RouteEntry<T> {
   readonly rank: number;
   readonly methods: ReadonlySet<string> | null;
   readonly hosts: readonly HostMatcher[] | null;
+  /** The wire-form prefixes of its uris ending in `*` (what a forwarded rest follows). */
+  readonly prefixes: readonly string[];
 }
 
 export interface RouteMatch<T> {
@@ -85,6 +87,7 @@ export class RouteTable<T> {
       .sort((a, b) => b.config.priority - a.config.priority || a.index - b.index);
     ordered.forEach(({ config }, rank) => {
       const hostList = config.hosts ?? (config.host !== undefined ? [config.host] : null);
+      const uris = (config.uris ?? [config.uri as string]).map(wireFormUri);
       const entry: RouteEntry<T> = Object.freeze({
         id: config.id,
         config,
@@ -92,11 +95,11 @@ export class RouteTable<T> {
         rank,
         methods: config.methods !== undefined && config.methods.length > 0 ? new Set(config.methods) : null,
         hosts: hostList === null ? null : hostList.map(compileHost),
+        prefixes: Object.freeze(uris.filter((uri) => uri.endsWith('*')).map((uri) => uri.slice(0, -1))),
       });
       this.byId.set(config.id, entry);
       if (config.status === 0) return;
-      for (const written of config.uris ?? [config.uri as string]) {
-        const uri = wireFormUri(written);
+      for (const uri of uris) {
         if (uri.endsWith('*')) {
           this.prefixes.push({ prefix: uri.slice(0, -1), entry });
         } else {
@@ -114,6 +117,17 @@ export class RouteTable<T> {
   get(id: string): RouteEntry<T> | undefined {
     const entry = this.byId.get(id);
     return entry === undefined || entry.config.status === 0 ? undefined : entry;
+  }
+
+  /**
+   * The route named explicitly, with the rest of `path` forwarded when one of its uris ending in
+   * `*` is a prefix of it (the same rule as matching); undefined when unknown or disabled.
+   */
+  named(id: string, path: string): RouteMatch<T> | undefined {
+    const entry = this.get(id);
+    if (entry === undefined) return undefined;
+    const prefix = entry.prefixes.find((p) => path.startsWith(p));
+    return { entry, rest: prefix === undefined ? undefined : path.slice(prefix.length) };
   }
 
   entries(): IterableIterator<RouteEntry<T>> {

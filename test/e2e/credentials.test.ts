@@ -274,7 +274,10 @@ describe('no credentials at all', () => {
     expect(warnings[0]).toMatchObject({ level: 40, source: 'AWS default credential chain', routes: ['also-chain', 'chain'] });
     // Once per outage, not once per request: the failed requests log at debug only.
     expect(s.sidecar.logLines().filter((l) => typeof l.level === 'number' && l.level >= 40)).toEqual(warnings);
-    expect(s.sidecar.logLines().filter((l) => l.code === 'ERR_CREDENTIALS' && l.level === 20 && l.msg !== 'request')).toHaveLength(3);
+    // The log lines come over the sidecar's stdout pipe, the answers through Envoy: wait for the last.
+    const failureLines = (): unknown[] => s.sidecar.logLines().filter((l) => l.code === 'ERR_CREDENTIALS' && l.level === 20 && l.msg !== 'request');
+    await waitFor('the three debug failure lines', () => failureLines().length >= 3, 2_000);
+    expect(failureLines()).toHaveLength(3);
     const health = await sendHttp1(Number(s.sidecar.httpAddress?.split(':').pop()), { method: 'GET', path: '/healthz' });
     expect(health.status).toBe(200);
     // The identity arrives late (a pod's token, a mounted file): the background retry finds it.

@@ -5,7 +5,7 @@
  * Both carry the pseudo-headers (`:method`, `:path`, `:authority`...), which we read from the raw
  * list when we have it: the `method`/`path`/`host` fields are UTF-8-sanitised copies.
  */
-import type { HeaderList } from '../../invoke/lambda-request';
+import type { HeaderList } from '../../invoke/client-request';
 import type { AttributeContextHttpRequest, CheckRequest, HeaderValue } from '../grpc-definitions';
 
 /** Context extension naming the sidecar route (ExtAuthzPerRoute check_settings.context_extensions). */

@@ -8,7 +8,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { ERROR_CODES, SidecarError, sidecarError } from '../../errors';
-import type { LambdaResponse } from '../../invoke/lambda-request';
+import type { LambdaResponse } from '../../invoke/client-request';
 import { type CheckResponse, HeaderAppendAction, type HeaderValueOption } from '../grpc-definitions';
 import { headerOptions } from '../header-options';
 

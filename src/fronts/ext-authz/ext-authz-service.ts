@@ -12,9 +12,9 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { asSidecarError, ERROR_CODES, ErrorCode, SidecarError, sidecarError } from '../../errors';
-import type { Gateway, RoutedRequest } from '../../gateway';
+import type { RequestPipeline, RoutedRequest } from '../../request-pipeline';
 import { errorResponse } from '../../invoke/error-response';
-import { LambdaRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
+import { ClientRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/client-request';
 import { bodySizeError } from '../../invoke/target';
 import type { RouteTarget } from '../../invoke/route-target';
 import type { AuthorizationHandlers, CheckRequest, CheckResponse } from '../grpc-definitions';
@@ -57,7 +57,7 @@ class CheckCall {
   constructor(
     private readonly call: Call,
     private readonly callback: Callback,
-    private readonly gateway: Gateway,
+    private readonly pipeline: RequestPipeline,
     private readonly log: Logger,
     private readonly limit: GrpcCallLimit,
     /** false: over the call limit, answered 503 at once (and holds no slot). */
@@ -90,12 +90,11 @@ class CheckCall {
       return;
     }
     const { path, query } = splitPathAndQuery(req.target);
-    const routed = this.gateway.route({ method: req.method, path, host: req.authority }, req.routeHint);
-    this.routeId = routed?.routeId;
-    this.observation = routed?.observation;
+    const routed = this.pipeline.route({ method: req.method, path, host: req.authority }, req.routeHint);
+    this.routeId = routed.routeId;
+    this.observation = routed.observation;
     this.details = { method: req.method, path, requestBytes: req.body?.length ?? 0 };
-    if (routed === undefined || routed.target === null) {
-      routed?.done();
+    if (routed.action === 'pass') {
       this.finish(ALLOW, undefined, undefined);
       return;
     }
@@ -115,9 +114,9 @@ class CheckCall {
       ));
       return;
     }
-    const lambdaRequest: LambdaRequest = { method: req.method, path, query, host: req.authority, headers: req.headers, body: req.body, sourceIp: req.sourceIp };
+    const clientRequest: ClientRequest = { method: req.method, path, query, host: req.authority, headers: req.headers, body: req.body, sourceIp: req.sourceIp };
     this.abort = new AbortController();
-    this.gateway.invoke(routed as RoutedRequest & { target: RouteTarget }, lambdaRequest, this.abort.signal).then(
+    this.pipeline.invoke(routed, clientRequest, this.abort.signal).then(
       (res) => this.answer(res),
       (err: unknown) => this.fail(asSidecarError(err)),
     );
@@ -149,15 +148,15 @@ class CheckCall {
     this.routed?.done();
     this.routed = undefined;
     logRequest(this.log, 'ext_authz', this.startedAtMs, this.requestId, { route: this.routeId, status, code },
-      { observer: this.gateway.observer, observation: this.observation }, this.details);
+      { observer: this.pipeline.observer, observation: this.observation }, this.details);
     this.callback(null, response);
   }
 }
 
-export function extAuthzHandlers(gateway: Gateway, log: Logger, limit = new GrpcCallLimit(DEFAULT_MAX_GRPC_CALLS)): AuthorizationHandlers {
+export function extAuthzHandlers(pipeline: RequestPipeline, log: Logger, limit = new GrpcCallLimit(DEFAULT_MAX_GRPC_CALLS)): AuthorizationHandlers {
   return {
     Check: (call: Call, callback: Callback) => {
-      new CheckCall(call, callback, gateway, log, limit, limit.tryAcquire()).run();
+      new CheckCall(call, callback, pipeline, log, limit, limit.tryAcquire()).run();
     },
   };
 }

@@ -15,11 +15,10 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { asSidecarError, ERROR_CODES, ErrorCode, SidecarError, sidecarError } from '../../errors';
-import type { Gateway, RoutedRequest } from '../../gateway';
+import type { RequestPipeline, RoutedRequest } from '../../request-pipeline';
 import { errorResponse } from '../../invoke/error-response';
-import { ipOfAddress, LambdaRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
+import { ipOfAddress, ClientRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/client-request';
 import { bodySizeError } from '../../invoke/target';
-import type { RouteTarget } from '../../invoke/route-target';
 import type { ExternalProcessorHandlers, ProcessingRequest, ProcessingResponse } from '../grpc-definitions';
 import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit, refusedResponse } from '../grpc-call-limit';
 import type { RequestObservation } from '../../observability/request-observer';
@@ -88,7 +87,7 @@ class ExtProcStream {
   private routed: RoutedRequest | undefined;
   /** The matched route's id, kept for the request log line after the lease ends. */
   private routeId: string | undefined;
-  private request: Omit<LambdaRequest, 'body'> | undefined;
+  private request: Omit<ClientRequest, 'body'> | undefined;
   /** From the request_headers message's `source.address` attribute (envoy.yaml's request_attributes), if Envoy sent it. */
   private sourceIp: string | undefined;
   /** Envoy's x-request-id, once the request headers arrived. */
@@ -105,7 +104,7 @@ class ExtProcStream {
 
   constructor(
     private readonly call: Stream,
-    private readonly gateway: Gateway,
+    private readonly pipeline: RequestPipeline,
     private readonly log: Logger,
     private readonly opts: ExtProcOptions,
     /** false: over the call limit, the stream only answers 503 (and holds no slot). */
@@ -189,15 +188,14 @@ class ExtProcStream {
     }
     const { path, query } = splitPathAndQuery(incoming.target);
     const routeHint = this.call.metadata.get(ROUTE_METADATA_KEY)[0];
-    const routed = this.gateway.route(
+    const routed = this.pipeline.route(
       { method: incoming.method, path, host: incoming.authority },
       typeof routeHint === 'string' ? routeHint : undefined,
     );
-    this.observation = routed?.observation;
-    if (routed === undefined || routed.target === null) {
+    this.observation = routed.observation;
+    if (routed.action === 'pass') {
       // No route, or a route without the plugin: close cleanly and Envoy carries on upstream.
-      routed?.done();
-      this.routeId = routed?.routeId;
+      this.routeId = routed.routeId;
       this.close();
       return;
     }
@@ -236,11 +234,11 @@ class ExtProcStream {
 
   private run(body: Buffer | null): void {
     this.phase = 'invoking';
-    const routed = this.routed as RoutedRequest & { target: RouteTarget };
-    const req: LambdaRequest = { ...(this.request as Omit<LambdaRequest, 'body'>), body };
+    const routed = this.routed as RoutedRequest;
+    const req: ClientRequest = { ...(this.request as Omit<ClientRequest, 'body'>), body };
     this.requestBytes = body?.length ?? 0;
     this.abort = new AbortController();
-    this.gateway.invoke(routed, req, this.abort.signal).then(
+    this.pipeline.invoke(routed, req, this.abort.signal).then(
       (res) => this.answer(res, `lambda_sidecar_${routed.routeId}`.replace(/[^A-Za-z0-9_.-]/g, '_')),
       (err: unknown) => this.fail(asSidecarError(err)),
     );
@@ -287,7 +285,7 @@ class ExtProcStream {
     this.routed?.done();
     this.routed = undefined;
     logRequest(this.log, 'ext_proc', this.startedAtMs, this.requestId, { route: this.routeId, status, code },
-      { observer: this.gateway.observer, observation: this.observation },
+      { observer: this.pipeline.observer, observation: this.observation },
       { method: this.request?.method, path: this.request?.path, requestBytes: this.requestBytes, responseBytes: this.responseBytes });
   }
 
@@ -300,14 +298,14 @@ class ExtProcStream {
   }
 }
 
-export function extProcHandlers(gateway: Gateway, log: Logger, opts: Partial<ExtProcOptions> = {}): ExternalProcessorHandlers {
+export function extProcHandlers(pipeline: RequestPipeline, log: Logger, opts: Partial<ExtProcOptions> = {}): ExternalProcessorHandlers {
   const options: ExtProcOptions = {
     idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS,
     limit: opts.limit ?? new GrpcCallLimit(DEFAULT_MAX_GRPC_CALLS),
   };
   return {
     Process: (call: Stream) => {
-      new ExtProcStream(call, gateway, log, options, options.limit.tryAcquire());
+      new ExtProcStream(call, pipeline, log, options, options.limit.tryAcquire());
     },
   };
 }

@@ -2,7 +2,7 @@
  * Conversions between Envoy's header messages and our neutral request/response.
  */
 import type { HeaderValue, HeaderValueOption } from '../grpc-definitions';
-import type { HeaderList, LambdaResponse } from '../../invoke/lambda-request';
+import type { HeaderList, LambdaResponse } from '../../invoke/client-request';
 import { headerOptions } from '../header-options';
 
 export interface IncomingHeaders {

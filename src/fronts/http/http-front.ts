@@ -8,9 +8,9 @@ import type { Socket } from 'node:net';
 import { cidrList, inCidrList } from '../../config/network-address';
 import type { Logger } from 'pino';
 import { asSidecarError, ERROR_CODES, ErrorCode, SidecarError, sidecarError } from '../../errors';
-import type { Gateway, RoutedRequest } from '../../gateway';
+import type { RequestPipeline, RouteDecision } from '../../request-pipeline';
 import { errorResponse } from '../../invoke/error-response';
-import { HeaderList, ipOfAddress, LambdaResponse, splitPathAndQuery } from '../../invoke/lambda-request';
+import { HeaderList, ipOfAddress, LambdaResponse, splitPathAndQuery } from '../../invoke/client-request';
 import { bodySizeError } from '../../invoke/target';
 import type { RouteTarget } from '../../invoke/route-target';
 import { METRICS_PATH } from '../../observability/metrics';
@@ -164,7 +164,7 @@ export interface HttpFront {
   drain(timeoutMs: number): Promise<void>;
 }
 
-export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOptions): HttpFront {
+export function createHttpFront(pipeline: RequestPipeline, log: Logger, opts: HttpFrontOptions): HttpFront {
   const trusted = trustedProxyList(opts.trustedProxies);
   const idleMs = opts.requestIdleTimeoutMs ?? DEFAULT_REQUEST_IDLE_TIMEOUT_MS;
   const metrics = opts.metrics;
@@ -178,7 +178,7 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
     req.resume();
   };
 
-  const observer = gateway.observer;
+  const observer = pipeline.observer;
   const logRequests = log.isLevelEnabled('debug') || observer !== undefined;
 
   /** The one completion point of a request (request-log.ts), whether answered or cut. */
@@ -253,9 +253,9 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
       send(res, errorResponse(e), method === 'HEAD', outcome);
       return;
     }
-    let routed: RoutedRequest | undefined;
+    let routed: RouteDecision;
     try {
-      routed = gateway.route({ method, path, host }, routeHint);
+      routed = pipeline.route({ method, path, host }, routeHint);
     } catch (err) {
       const e = asSidecarError(err);
       outcome.route = routeHint;
@@ -265,8 +265,8 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
       send(res, errorResponse(e), method === 'HEAD', outcome);
       return;
     }
-    outcome.route = routed?.routeId;
-    outcome.observation = routed?.observation;
+    outcome.route = routed.routeId;
+    outcome.observation = routed.observation;
     inFlight.add(res);
     try {
       await answerRouted(req, res, routed, { method, path, query, host, headers, sourceIp }, outcome);
@@ -279,12 +279,11 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
   const answerRouted = async (
     req: http.IncomingMessage,
     res: http.ServerResponse,
-    routed: RoutedRequest | undefined,
+    routed: RouteDecision,
     { method, path, query, host, headers, sourceIp }: { method: string; path: string; query: string; host: string; headers: HeaderList; sourceIp: string | undefined },
     outcome: Outcome,
   ): Promise<void> => {
-    if (routed === undefined || routed.target === null) {
-      routed?.done();
+    if (routed.action === 'pass') {
       discardBody(req, res);
       json(res, 404, { message: `no route matches ${method} ${path}` }, outcome);
       return;
@@ -294,14 +293,14 @@ export function createHttpFront(gateway: Gateway, log: Logger, opts: HttpFrontOp
       if (!res.writableFinished) abort.abort();
     });
     try {
-      const t = routed.target as RouteTarget;
+      const t = routed.target;
       const declared = Number(req.headers['content-length']);
       const tooLarge = bodySizeError(t, Number.isFinite(declared) ? declared : undefined);
       if (tooLarge !== undefined) throw tooLarge;
       const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
       const body = hasBody ? await readBody(req, t, idleMs) : null;
       outcome.requestBytes = body?.length ?? 0;
-      const answer = await gateway.invoke({ ...routed, target: t }, { method, path, query, host, headers, body, sourceIp }, abort.signal);
+      const answer = await pipeline.invoke({ ...routed, target: t }, { method, path, query, host, headers, body, sourceIp }, abort.signal);
       send(res, answer, method === 'HEAD', outcome);
     } catch (err) {
       const e: SidecarError = asSidecarError(err);

@@ -14,7 +14,7 @@
  * the client sent it (percent-encoding kept, so `%2F` stays distinguishable from `/`).
  */
 import { isUtf8 } from 'node:buffer';
-import type { LambdaRequest } from '../lambda-request';
+import type { ClientRequest } from '../client-request';
 
 /** `requestContext.accountId` when the route names none: AWS's documentation placeholder. */
 export const DEFAULT_EVENT_ACCOUNT_ID = '123456789012';
@@ -173,13 +173,13 @@ function grouped(pairs: ReadonlyArray<readonly [string, string]>): Map<string, s
   return out;
 }
 
-function firstHeader(request: LambdaRequest, name: string): string | undefined {
+function firstHeader(request: ClientRequest, name: string): string | undefined {
   for (const [n, v] of request.headers) if (n === name) return v;
   return undefined;
 }
 
 /** The request's cookies: every `cookie` header split on `;`, each trimmed (format 2.0 `cookies`). */
-function requestCookies(request: LambdaRequest): string[] {
+function requestCookies(request: ClientRequest): string[] {
   const out: string[] = [];
   for (const [name, value] of request.headers) {
     if (name !== 'cookie') continue;
@@ -195,7 +195,7 @@ function requestCookies(request: LambdaRequest): string[] {
  * `domainName`: the client's host without its port; `domainPrefix`: its first label (the whole
  * name for an IP address or a single label, the apiId when there is no host).
  */
-function domain(request: LambdaRequest, apiId: string): { domainName: string; domainPrefix: string } {
+function domain(request: ClientRequest, apiId: string): { domainName: string; domainPrefix: string } {
   const host = text(request.host === '' ? (firstHeader(request, 'host') ?? '') : request.host);
   const domainName = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, '');
   if (domainName === '') return { domainName, domainPrefix: apiId };
@@ -205,7 +205,7 @@ function domain(request: LambdaRequest, apiId: string): { domainName: string; do
 }
 
 /** Headers as a v2 event has them: repeats comma-joined, `cookie` left to `cookies`; `host` from the authority. */
-function eventHeaderPairs(request: LambdaRequest): Array<[string, string]> {
+function eventHeaderPairs(request: ClientRequest): Array<[string, string]> {
   const pairs: Array<[string, string]> = [];
   let sawHost = false;
   for (const [name, value] of request.headers) {
@@ -218,7 +218,7 @@ function eventHeaderPairs(request: LambdaRequest): Array<[string, string]> {
 }
 
 /** A payload format 2.0 event (HTTP API / function URL). */
-export function buildApiGatewayV2Event(request: LambdaRequest, context: EventContext): ApiGatewayV2Event {
+export function buildApiGatewayV2Event(request: ClientRequest, context: EventContext): ApiGatewayV2Event {
   const apiId = context.apiId ?? DEFAULT_EVENT_API_ID;
   const headers: Record<string, string> = {};
   for (const [name, values] of grouped(eventHeaderPairs(request).filter(([n]) => n !== 'cookie'))) headers[name] = values.join(',');
@@ -296,7 +296,7 @@ function identity(sourceIp: string, userAgent: string): Record<string, string | 
 }
 
 /** A payload format 1.0 event (REST API proxy integration). */
-export function buildApiGatewayV1Event(request: LambdaRequest, context: EventContext): ApiGatewayV1Event {
+export function buildApiGatewayV1Event(request: ClientRequest, context: EventContext): ApiGatewayV1Event {
   const apiId = context.apiId ?? DEFAULT_EVENT_API_ID;
   const headerGroups = grouped(eventHeaderPairs(request));
   const queryGroups = grouped(queryPairs(request.query));
@@ -337,14 +337,14 @@ export function buildApiGatewayV1Event(request: LambdaRequest, context: EventCon
 }
 
 /** Format `raw`: the request body is the payload unchanged, `{}` when empty. */
-export function rawPayload(request: LambdaRequest): Buffer {
+export function rawPayload(request: ClientRequest): Buffer {
   return request.body === null || request.body.length === 0 ? Buffer.from('{}') : request.body;
 }
 
 export type EventFormat = 'apigw_v2' | 'apigw_v1' | 'raw';
 
 /** The Invoke API payload for a request in the route's event format. */
-export function buildInvokePayload(format: EventFormat, request: LambdaRequest, context: EventContext): Buffer {
+export function buildInvokePayload(format: EventFormat, request: ClientRequest, context: EventContext): Buffer {
   switch (format) {
     case 'apigw_v2':
       return Buffer.from(JSON.stringify(buildApiGatewayV2Event(request, context)));

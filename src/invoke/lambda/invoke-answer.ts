@@ -15,7 +15,7 @@
  */
 import { asSidecarError, ERROR_CODES, type ErrorCode, sidecarError, STATUS_BY_CODE } from '../../errors';
 import { errorResponse } from '../error-response';
-import type { HeaderList, LambdaResponse } from '../lambda-request';
+import type { HeaderList, LambdaResponse } from '../client-request';
 import type { EventFormat } from './apigw-event';
 import { decodeFunctionResponse } from './proxy-response';
 

@@ -14,7 +14,7 @@ import { RouteValidationError } from '../../config/route-schema';
 import { relayableResponseHeaders } from '../header-filter';
 import { addXrayTraceHeader, TRACEPARENT_HEADER, XRAY_TRACE_HEADER } from '../trace-header';
 import { dispatch, flatten, type InvokeBounds, mapUpstreamError, NO_BOUNDS, type RawResponse, toHeaderList } from '../invoke';
-import type { HeaderList, LambdaRequest, LambdaResponse } from '../lambda-request';
+import type { HeaderList, ClientRequest, LambdaResponse } from '../client-request';
 import { acquirePooled, bodySizeError, type DispatcherRegistry, type LambdaTarget } from '../target';
 import { buildInvokePayload, type EventFormat } from './apigw-event';
 import { type LambdaFunctionRef, parseFunctionName, resolveLambdaEndpoint } from './function-name';
@@ -74,7 +74,7 @@ export function createLambdaInvokeTarget(route: RouteConfig, c: LambdaPluginConf
     logTail: (c.log_type ?? DEFAULT_LOG_TYPE) === 'Tail',
     ...acquirePooled(registry, url.origin, c),
     iam: Object.freeze({ scope: Object.freeze({ region, service: LAMBDA_SIGNING_SERVICE }), ...leaseOf(credentials.acquire(signing.spec, route.id)) }),
-    invoke: (req: LambdaRequest, rest: string | undefined, signal?: AbortSignal, bounds?: InvokeBounds) => invokeLambda(target, req, rest, signal, bounds ?? NO_BOUNDS, log),
+    invoke: (req: ClientRequest, rest: string | undefined, signal?: AbortSignal, bounds?: InvokeBounds) => invokeLambda(target, req, rest, signal, bounds ?? NO_BOUNDS, log),
   });
   return target;
 }
@@ -93,7 +93,7 @@ function leaseOf(lease: NonNullable<LambdaTarget['iam']>['lease']): Pick<NonNull
  * The X-Ray trace header of the Invoke call: the client's X-Amzn-Trace-Id, else one derived from its
  * `traceparent` (as the HTTP target sends), so Lambda's trace joins the caller's.
  */
-function traceHeaderOf(req: LambdaRequest): string | undefined {
+function traceHeaderOf(req: ClientRequest): string | undefined {
   const trace: HeaderList = req.headers.filter(([n]) => n === XRAY_TRACE_HEADER || n === TRACEPARENT_HEADER);
   addXrayTraceHeader(trace);
   return headerValue(trace, XRAY_TRACE_HEADER);
@@ -121,7 +121,7 @@ function withTraceHeader(headers: HeaderList, trace: string | undefined): Header
   return headers;
 }
 
-async function invokeLambda(target: LambdaInvokeTarget, req: LambdaRequest, rest: string | undefined, signal: AbortSignal | undefined, bounds: InvokeBounds, log: Logger | undefined): Promise<LambdaResponse> {
+async function invokeLambda(target: LambdaInvokeTarget, req: ClientRequest, rest: string | undefined, signal: AbortSignal | undefined, bounds: InvokeBounds, log: Logger | undefined): Promise<LambdaResponse> {
   const tooLarge = bodySizeError(target, req.body?.length);
   if (tooLarge !== undefined) throw tooLarge;
   const clientRequestId = headerValue(req.headers, 'x-request-id');

@@ -9,7 +9,7 @@
  */
 import { ERROR_CODES, sidecarError, type SidecarError } from '../../errors';
 import { relayableResponseHeaders } from '../header-filter';
-import type { HeaderList, LambdaResponse } from '../lambda-request';
+import type { HeaderList, LambdaResponse } from '../client-request';
 import type { EventFormat } from './apigw-event';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;

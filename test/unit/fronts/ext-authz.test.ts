@@ -13,7 +13,7 @@ import { RELAY_GRPC_CODE } from '../../../src/fronts/ext-authz/check-response';
 import { extAuthzHandlers } from '../../../src/fronts/ext-authz/ext-authz-service';
 import { GrpcCallLimit } from '../../../src/fronts/grpc-call-limit';
 import { AttributeContextHttpRequest, CheckRequest, CheckResponse, HeaderAppendAction, HeaderValueOption, loadGrpcDefinitions } from '../../../src/fronts/grpc-definitions';
-import { Gateway } from '../../../src/gateway';
+import { RequestPipeline } from '../../../src/request-pipeline';
 import { CredentialRegistry } from '../../../src/aws/credential-registry';
 import type { RouteTarget } from '../../../src/invoke/route-target';
 import { createTarget, DispatcherRegistry } from '../../../src/invoke/target';
@@ -77,7 +77,7 @@ describe('ext_authz front (Authorization/Check)', () => {
   let grpcServer: grpc.Server;
   let client: CheckClient;
   let registry: DispatcherRegistry;
-  let gateway: Gateway;
+  let pipeline: RequestPipeline;
 
   beforeAll(async () => {
     fnServer = http.createServer((req, res) => {
@@ -138,11 +138,11 @@ describe('ext_authz front (Authorization/Check)', () => {
     ]);
     registry = new DispatcherRegistry();
     const table = new RouteTable<RouteTarget | null>(routes, (r) => createTarget(r, registry, new CredentialRegistry({ logger: pino({ level: 'silent' }) })));
-    gateway = new Gateway(new LiveRoutes(table, () => undefined));
+    pipeline = new RequestPipeline(new LiveRoutes(table, () => undefined));
 
     const defs = loadGrpcDefinitions();
     grpcServer = new grpc.Server();
-    grpcServer.addService(defs.authorization, extAuthzHandlers(gateway, pino({ level: 'silent' })));
+    grpcServer.addService(defs.authorization, extAuthzHandlers(pipeline, pino({ level: 'silent' })));
     const grpcPort = await listen(grpcServer);
     const Client = grpc.makeGenericClientConstructor(defs.authorization as unknown as grpc.ServiceDefinition, 'Authorization');
     client = new Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure()) as unknown as CheckClient;
@@ -355,7 +355,7 @@ describe('ext_authz front (Authorization/Check)', () => {
   });
   it('past the call limit: 503 with Retry-After at once, without calling the function; the slot frees when the call ends', async () => {
     const limited = new grpc.Server();
-    limited.addService(loadGrpcDefinitions().authorization, extAuthzHandlers(gateway, pino({ level: 'silent' }), new GrpcCallLimit(1)));
+    limited.addService(loadGrpcDefinitions().authorization, extAuthzHandlers(pipeline, pino({ level: 'silent' }), new GrpcCallLimit(1)));
     const port = await listen(limited);
     const Client = grpc.makeGenericClientConstructor(loadGrpcDefinitions().authorization as unknown as grpc.ServiceDefinition, 'Authorization');
     const limitedClient = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as CheckClient;

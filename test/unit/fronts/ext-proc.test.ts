@@ -12,7 +12,7 @@ import pino from 'pino';
 import { validateRoutes } from '../../../src/config/route-schema';
 import { extProcHandlers } from '../../../src/fronts/ext-proc/ext-proc-service';
 import { loadGrpcDefinitions, ProcessingRequest, ProcessingResponse } from '../../../src/fronts/grpc-definitions';
-import { Gateway } from '../../../src/gateway';
+import { RequestPipeline } from '../../../src/request-pipeline';
 import type { RouteTarget } from '../../../src/invoke/route-target';
 import { createTarget, DispatcherRegistry } from '../../../src/invoke/target';
 import { LiveRoutes } from '../../../src/routing/live-routes';
@@ -65,7 +65,7 @@ describe('ext_proc front (ExternalProcessor/Process)', () => {
     const fnPort = (fnServer.address() as AddressInfo).port;
     const routes = validateRoutes([{ id: 'fn', uri: '/fn', plugins: { 'aws-lambda': { function_uri: `http://127.0.0.1:${fnPort}/fn` } } }]);
     registry = new DispatcherRegistry();
-    const gateway = new Gateway(new LiveRoutes(new RouteTable<RouteTarget | null>(routes, (r) => createTarget(r, registry, NO_CREDENTIALS)), () => undefined));
+    const pipeline = new RequestPipeline(new LiveRoutes(new RouteTable<RouteTarget | null>(routes, (r) => createTarget(r, registry, NO_CREDENTIALS)), () => undefined));
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
         for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logLines.push(JSON.parse(line) as Record<string, unknown>);
@@ -74,7 +74,7 @@ describe('ext_proc front (ExternalProcessor/Process)', () => {
     });
     const defs = loadGrpcDefinitions();
     grpcServer = new grpc.Server();
-    grpcServer.addService(defs.externalProcessor, extProcHandlers(gateway, pino({ level: 'debug', base: undefined }, sink), { idleTimeoutMs: IDLE_TIMEOUT_MS }));
+    grpcServer.addService(defs.externalProcessor, extProcHandlers(pipeline, pino({ level: 'debug', base: undefined }, sink), { idleTimeoutMs: IDLE_TIMEOUT_MS }));
     const grpcPort = await new Promise<number>((resolve, reject) => {
       grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
     });

@@ -5,7 +5,7 @@ import { createServer, type ServerResponse, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { validateRoutes } from '../../../src/config/route-schema';
 import { invoke } from '../../../src/invoke/invoke';
-import type { LambdaRequest } from '../../../src/invoke/lambda-request';
+import type { ClientRequest } from '../../../src/invoke/client-request';
 import { createTarget, DispatcherRegistry, type LambdaTarget } from '../../../src/invoke/target';
 import { settlesWithin } from '../../support/settles-within';
 import pino from 'pino';
@@ -29,7 +29,7 @@ function received(path: string): number {
   return receivedByPath.get(path) ?? 0;
 }
 
-function request(): LambdaRequest {
+function request(): ClientRequest {
   return { method: 'POST', path: '/x', query: '', host: 'sidecar.local', headers: [], body: Buffer.from('payload') };
 }
 

@@ -4,7 +4,7 @@ import {
   isSignedHeader,
   relayableResponseHeaders,
 } from '../../../src/invoke/header-filter';
-import type { HeaderList } from '../../../src/invoke/lambda-request';
+import type { HeaderList } from '../../../src/invoke/client-request';
 
 const HOP_BY_HOP = [
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer',

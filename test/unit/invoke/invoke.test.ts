@@ -6,7 +6,7 @@ import { validateRoutes } from '../../../src/config/route-schema';
 import { ERROR_CODES, sidecarError, STATUS_BY_CODE } from '../../../src/errors';
 import { errorResponse } from '../../../src/invoke/error-response';
 import { invoke } from '../../../src/invoke/invoke';
-import type { HeaderList, LambdaRequest, LambdaResponse } from '../../../src/invoke/lambda-request';
+import type { HeaderList, ClientRequest, LambdaResponse } from '../../../src/invoke/client-request';
 import pino from 'pino';
 import { CredentialRegistry } from '../../../src/aws/credential-registry';
 import { createTarget, DispatcherRegistry, type LambdaTarget, releaseTarget } from '../../../src/invoke/target';
@@ -123,7 +123,7 @@ function target(id: string): LambdaTarget {
   return t;
 }
 
-function request(over: Partial<LambdaRequest> = {}): LambdaRequest {
+function request(over: Partial<ClientRequest> = {}): ClientRequest {
   return { method: 'GET', path: '/x', query: '', host: 'sidecar.local:10000', headers: [], body: null, ...over };
 }
 

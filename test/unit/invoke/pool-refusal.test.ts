@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { validateRoutes } from '../../../src/config/route-schema';
 import { invoke } from '../../../src/invoke/invoke';
-import type { LambdaRequest } from '../../../src/invoke/lambda-request';
+import type { ClientRequest } from '../../../src/invoke/client-request';
 import { createTarget, DispatcherRegistry, type LambdaTarget } from '../../../src/invoke/target';
 import { settlesWithin } from '../../support/settles-within';
 import { failure } from '../../support/failure';
@@ -23,7 +23,7 @@ let received = 0;
 let registry: DispatcherRegistry;
 let target: LambdaTarget;
 
-function request(over: Partial<LambdaRequest> = {}): LambdaRequest {
+function request(over: Partial<ClientRequest> = {}): ClientRequest {
   return { method: 'GET', path: '/x', query: '', host: 'sidecar.local', headers: [], body: null, ...over };
 }
 

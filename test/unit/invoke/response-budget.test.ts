@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { validateRoutes } from '../../../src/config/route-schema';
 import { invoke } from '../../../src/invoke/invoke';
-import type { LambdaRequest } from '../../../src/invoke/lambda-request';
+import type { ClientRequest } from '../../../src/invoke/client-request';
 import { BudgetHold, ResponseBudget } from '../../../src/invoke/response-budget';
 import { createTarget, DispatcherRegistry, type LambdaTarget } from '../../../src/invoke/target';
 import pino from 'pino';
@@ -22,7 +22,7 @@ let server: Server;
 let registry: DispatcherRegistry;
 let target: LambdaTarget;
 
-function request(path: string, method = 'GET'): LambdaRequest {
+function request(path: string, method = 'GET'): ClientRequest {
   return { method, path, query: '', host: 'sidecar.local', headers: [], body: null };
 }
 

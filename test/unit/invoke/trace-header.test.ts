@@ -1,5 +1,5 @@
 import { addXrayTraceHeader, parseTraceParent } from '../../../src/invoke/trace-header';
-import type { HeaderList } from '../../../src/invoke/lambda-request';
+import type { HeaderList } from '../../../src/invoke/client-request';
 
 const TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 

@@ -13,7 +13,7 @@ import {
   type EventContext,
   isTextualContentType,
 } from '../../../../src/invoke/lambda/apigw-event';
-import type { HeaderList, LambdaRequest } from '../../../../src/invoke/lambda-request';
+import type { HeaderList, ClientRequest } from '../../../../src/invoke/client-request';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -22,7 +22,7 @@ function sample(name: string): { [key: string]: Json } {
   return file.event;
 }
 
-function request(r: Partial<LambdaRequest> & { headers: HeaderList }): LambdaRequest {
+function request(r: Partial<ClientRequest> & { headers: HeaderList }): ClientRequest {
   return { method: 'GET', path: '/', query: '', host: '', body: null, ...r };
 }
 

@@ -6,7 +6,7 @@ import {
   type InvokeAnswerOptions,
   interpretInvokeAnswer,
 } from '../../../../src/invoke/lambda/invoke-answer';
-import type { HeaderList } from '../../../../src/invoke/lambda-request';
+import type { HeaderList } from '../../../../src/invoke/client-request';
 
 const sync: InvokeAnswerOptions = { invocationType: 'RequestResponse', eventFormat: 'apigw_v2' };
 const REQUEST_ID = 'e5b2a4a0-0d3e-4c3f-9f5e-0a1b2c3d4e5f';

@@ -6,7 +6,7 @@ import { amzDate, signSigV4 } from '../../../../src/aws/sigv4';
 import { buildInvokePayload, type EventContext, type EventFormat } from '../../../../src/invoke/lambda/apigw-event';
 import { parseFunctionName } from '../../../../src/invoke/lambda/function-name';
 import { type InvocationType, type InvokeOutcome, interpretInvokeAnswer } from '../../../../src/invoke/lambda/invoke-answer';
-import type { HeaderList, LambdaRequest } from '../../../../src/invoke/lambda-request';
+import type { HeaderList, ClientRequest } from '../../../../src/invoke/client-request';
 import { type IssuedCredentials, IssuedKeys } from '../../../support/aws/issued-keys';
 import {
   BINARY_FUNCTION_BYTES,
@@ -90,14 +90,14 @@ function header(headers: HeaderList, name: string): string | undefined {
 
 const CONTEXT: EventContext = { sourceIp: '127.0.0.1', protocol: 'HTTP/1.1', requestId: 'req-1', nowMs: Date.UTC(2026, 11, 1, 12) };
 
-function clientRequest(r: Partial<LambdaRequest>): LambdaRequest {
+function clientRequest(r: Partial<ClientRequest>): ClientRequest {
   return { method: 'GET', path: '/aws', query: '', host: 'sidecar.example:8080', headers: [['user-agent', 'curl/8.5.0']], body: null, ...r };
 }
 
 /** The whole pipeline the Lambda target will run: event, signed call, answer mapping. */
 async function roundTrip(
   functionName: string,
-  req: LambdaRequest,
+  req: ClientRequest,
   opts: { format?: EventFormat; invocationType?: InvocationType; qualifier?: string; rest?: string } = {},
 ): Promise<InvokeOutcome> {
   const format = opts.format ?? 'apigw_v2';

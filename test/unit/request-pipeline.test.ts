@@ -1,4 +1,4 @@
-// The Gateway's bounds across requests (issue 8 item 4a): at most maxInflightRequests at once,
+// The RequestPipeline's bounds across requests (issue 8 item 4a): at most maxInflightRequests at once,
 // above it 503 ERR_OVERLOADED with Retry-After, before anything is sent, logged once per interval.
 // A real stand-in function (port 0) holds /slow answers until the test releases them.
 import { createServer, type Server, type ServerResponse } from 'node:http';
@@ -6,11 +6,11 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { validateRoutes } from '../../src/config/route-schema';
-import { Gateway, type RoutedRequest } from '../../src/gateway';
+import { RequestPipeline, type RoutedRequest } from '../../src/request-pipeline';
 import { errorResponse } from '../../src/invoke/error-response';
-import type { LambdaRequest } from '../../src/invoke/lambda-request';
+import type { ClientRequest } from '../../src/invoke/client-request';
 import type { RouteTarget } from '../../src/invoke/route-target';
-import { createTarget, DispatcherRegistry, type LambdaTarget } from '../../src/invoke/target';
+import { createTarget, DispatcherRegistry } from '../../src/invoke/target';
 import { LiveRoutes } from '../../src/routing/live-routes';
 import { RouteTable } from '../../src/routing/route-table';
 import type { SidecarError } from '../../src/errors';
@@ -26,17 +26,17 @@ let server: Server;
 const held: ServerResponse[] = [];
 let received = 0;
 let registry: DispatcherRegistry;
-let gateway: Gateway;
+let pipeline: RequestPipeline;
 const logLines: Array<Record<string, unknown>> = [];
 
-function request(requestId = 'req-1'): LambdaRequest {
+function request(requestId = 'req-1'): ClientRequest {
   return { method: 'GET', path: '/slow', query: '', host: 'sidecar.local', headers: [['x-request-id', requestId]], body: null };
 }
 
-function routed(): RoutedRequest & { target: LambdaTarget } {
-  const r = gateway.route({ method: 'GET', path: '/slow', host: 'sidecar.local' });
-  if (r === undefined || r.target === null) throw new Error('no route for /slow');
-  return r as RoutedRequest & { target: LambdaTarget };
+function routed(): RoutedRequest {
+  const r = pipeline.route({ method: 'GET', path: '/slow', host: 'sidecar.local' });
+  if (r.action === 'pass') throw new Error('no route for /slow');
+  return r;
 }
 
 beforeAll(async () => {
@@ -56,7 +56,7 @@ beforeAll(async () => {
       cb();
     },
   });
-  gateway = new Gateway(new LiveRoutes(table, () => undefined), { maxInflightRequests: MAX_INFLIGHT, logger: pino({ level: 'warn' }, sink) });
+  pipeline = new RequestPipeline(new LiveRoutes(table, () => undefined), { maxInflightRequests: MAX_INFLIGHT, logger: pino({ level: 'warn' }, sink) });
 });
 
 afterAll(async () => {
@@ -69,14 +69,14 @@ afterAll(async () => {
 it('answers requests above maxInflightRequests 503 ERR_OVERLOADED with Retry-After, sends none of them, and logs once', async () => {
   const inflight = Array.from({ length: MAX_INFLIGHT }, () => {
     const r = routed();
-    return gateway.invoke(r, request()).finally(r.done);
+    return pipeline.invoke(r, request()).finally(r.done);
   });
-  expect(gateway.inflightRequests).toBe(MAX_INFLIGHT);
+  expect(pipeline.inflightRequests).toBe(MAX_INFLIGHT);
 
   const refused: SidecarError[] = [];
   for (let i = 0; i < OVER; i++) {
     const r = routed();
-    await gateway.invoke(r, request(`over-${i}`)).then(() => undefined, (err: SidecarError) => refused.push(err)).finally(r.done);
+    await pipeline.invoke(r, request(`over-${i}`)).then(() => undefined, (err: SidecarError) => refused.push(err)).finally(r.done);
   }
   expect(refused.map((e) => [e.code, e.status])).toEqual(Array(OVER).fill(['ERR_OVERLOADED', 503]));
   const answer = errorResponse(refused[0]);
@@ -91,9 +91,9 @@ it('answers requests above maxInflightRequests 503 ERR_OVERLOADED with Retry-Aft
   expect(received).toBe(MAX_INFLIGHT);
   for (const res of held.splice(0)) res.end('done');
   expect((await Promise.all(inflight)).map((r) => r.status)).toEqual(Array(MAX_INFLIGHT).fill(200));
-  expect(gateway.inflightRequests).toBe(0);
+  expect(pipeline.inflightRequests).toBe(0);
   const r = routed();
-  const next = gateway.invoke(r, request()).finally(r.done);
+  const next = pipeline.invoke(r, request()).finally(r.done);
   while (held.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
   held.splice(0).forEach((res) => res.end('ok'));
   expect((await next).status).toBe(200);

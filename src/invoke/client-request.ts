@@ -6,7 +6,7 @@
 
 export type HeaderList = Array<[name: string, value: string]>;
 
-export interface LambdaRequest {
+export interface ClientRequest {
   readonly method: string;
   /** Path without the query, as it arrived. */
   readonly path: string;

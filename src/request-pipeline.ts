@@ -4,13 +4,12 @@
  */
 import type { Logger } from 'pino';
 import { ERROR_CODES, sidecarError, type ErrorCode } from './errors';
-import type { LambdaRequest, LambdaResponse } from './invoke/lambda-request';
+import type { ClientRequest, LambdaResponse } from './invoke/client-request';
 import { BudgetHold, ResponseBudget } from './invoke/response-budget';
 import { ShutdownSwitch } from './invoke/shutdown-switch';
 import type { RouteTarget } from './invoke/route-target';
 import type { LiveRoutes, RouteLease } from './routing/live-routes';
 import type { MatchInput } from './routing/route-table';
-import { wireFormUri } from './routing/uri-encoding';
 import type { RequestObservation, RequestObserver } from './observability/request-observer';
 
 export type TargetTable = LiveRoutes<RouteTarget | null>;
@@ -30,7 +29,7 @@ export const DEFAULT_MAX_BUFFERED_RESPONSE_BYTES = 128 * 1024 * 1024;
 /** At most one warn line per code per interval when requests are refused for capacity. */
 export const CAPACITY_LOG_INTERVAL_MS = 10_000;
 
-export interface GatewayOptions {
+export interface RequestPipelineOptions {
   readonly maxInflightRequests?: number;
   readonly maxBufferedResponseBytes?: number;
   readonly logger?: Logger;
@@ -46,7 +45,7 @@ class CapacityLog {
   constructor(private readonly code: ErrorCode, private readonly log: Logger | undefined, private readonly limit: Record<string, number>) {}
 
   /** `req`: the request that hit the limit (its x-request-id is looked up only when a line is written). */
-  hit(route: string, req: LambdaRequest): void {
+  hit(route: string, req: ClientRequest): void {
     this.count++;
     const now = Date.now();
     if (now - this.lastAtMs < CAPACITY_LOG_INTERVAL_MS) return;
@@ -57,10 +56,21 @@ class CapacityLog {
   }
 }
 
+/**
+ * The request goes on to the proxy's own upstream: no route matched (routeId undefined), or the
+ * route has no enabled aws-lambda plugin. Nothing to release.
+ */
+export interface PassDecision {
+  readonly action: 'pass';
+  readonly routeId: string | undefined;
+  readonly observation: RequestObservation | undefined;
+}
+
+/** The route's function answers the request. */
 export interface RoutedRequest {
+  readonly action: 'invoke';
   readonly routeId: string;
-  /** null: the route matched but has no enabled aws-lambda plugin, so the request passes through. */
-  readonly target: RouteTarget | null;
+  readonly target: RouteTarget;
   readonly rest: string | undefined;
   /** Ends the lease on the route table and gives back the answer bytes it held; call exactly once, when the request is finished. */
   readonly done: () => void;
@@ -70,7 +80,12 @@ export interface RoutedRequest {
   readonly observation: RequestObservation | undefined;
 }
 
-export class Gateway {
+/** What routing decided for a request: pass it on, or invoke the route's target. */
+export type RouteDecision = PassDecision | RoutedRequest;
+
+const UNMATCHED: PassDecision = Object.freeze({ action: 'pass', routeId: undefined, observation: undefined });
+
+export class RequestPipeline {
   private readonly shutdown = new ShutdownSwitch();
   /** Invokes started and not yet settled. */
   private inflight = 0;
@@ -83,7 +98,7 @@ export class Gateway {
   private readonly budgetLog: CapacityLog;
   readonly observer: RequestObserver | undefined;
 
-  constructor(private readonly routes: TargetTable, opts: GatewayOptions = {}) {
+  constructor(private readonly routes: TargetTable, opts: RequestPipelineOptions = {}) {
     this.maxInflight = opts.maxInflightRequests ?? DEFAULT_MAX_INFLIGHT_REQUESTS;
     this.budget = new ResponseBudget(opts.maxBufferedResponseBytes ?? DEFAULT_MAX_BUFFERED_RESPONSE_BYTES);
     this.overloadLog = new CapacityLog(ERROR_CODES.OVERLOADED, opts.logger, { maxInflightRequests: this.maxInflight });
@@ -118,32 +133,37 @@ export class Gateway {
    * The route for a request, or undefined when none matches (the request passes through).
    * `routeId` (from Envoy's per-route metadata) wins over matching; an unknown id is an error.
    */
-  route(input: MatchInput, routeId?: string): RoutedRequest | undefined {
+  route(input: MatchInput, routeId?: string): RouteDecision {
     const lease: RouteLease<RouteTarget | null> = this.routes.lease();
     if (routeId !== undefined && routeId !== '') {
-      const entry = lease.table.get(routeId);
-      if (entry === undefined) {
+      const named = lease.table.named(routeId, input.path);
+      if (named === undefined) {
         lease.release();
         throw sidecarError(ERROR_CODES.ROUTE_NOT_FOUND, `route "${routeId}" named by the proxy is not configured in the sidecar`);
       }
-      return this.routed(entry.id, entry.payload, restFor(entry.config.uris ?? [entry.config.uri as string], input.path), lease);
+      return this.routed(named.entry.id, named.entry.payload, named.rest, lease);
     }
     const m = lease.table.match(input);
     if (m === undefined) {
       lease.release();
-      return undefined;
+      return UNMATCHED;
     }
     return this.routed(m.entry.id, m.entry.payload, m.rest, lease);
   }
 
-  private routed(routeId: string, target: RouteTarget | null, rest: string | undefined, lease: RouteLease<RouteTarget | null>): RoutedRequest {
+  private routed(routeId: string, target: RouteTarget | null, rest: string | undefined, lease: RouteLease<RouteTarget | null>): RouteDecision {
+    if (target === null) {
+      lease.release();
+      return { action: 'pass', routeId, observation: this.newObservation() };
+    }
     const budget = new BudgetHold(this.budget);
     return {
+      action: 'invoke',
       routeId,
       target,
       rest,
       budget,
-      observation: this.observer === undefined ? undefined : { functionMs: undefined, span: undefined },
+      observation: this.newObservation(),
       done: () => {
         budget.release();
         lease.release();
@@ -157,7 +177,11 @@ export class Gateway {
    * and the drain timeout (ERR_DRAINING). Capacity refusals are logged here, at most once per
    * interval; the front answers each one.
    */
-  async invoke(routed: RoutedRequest & { target: RouteTarget }, req: LambdaRequest, signal?: AbortSignal): Promise<LambdaResponse> {
+  private newObservation(): RequestObservation | undefined {
+    return this.observer === undefined ? undefined : { functionMs: undefined, span: undefined };
+  }
+
+  async invoke(routed: RoutedRequest, req: ClientRequest, signal?: AbortSignal): Promise<LambdaResponse> {
     if (this.inflight >= this.maxInflight) {
       this.overloadLog.hit(routed.routeId, req);
       throw sidecarError(ERROR_CODES.OVERLOADED, `the sidecar has ${this.maxInflight} requests in flight (--max-inflight-requests); retry`);
@@ -191,14 +215,3 @@ export class Gateway {
   }
 }
 
-/**
- * For a route named explicitly: forward the rest of the path when one of its uris ends in `*` and
- * the request path starts with that prefix; otherwise send the function_uri path as it is.
- */
-function restFor(uris: readonly string[], path: string): string | undefined {
-  for (const written of uris) {
-    const uri = wireFormUri(written);
-    if (uri.endsWith('*') && path.startsWith(uri.slice(0, -1))) return path.slice(uri.length - 1);
-  }
-  return undefined;
-}
