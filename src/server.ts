@@ -265,6 +265,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
     lastReloadUnixS: () => routesAppliedAtMs / 1000,
     storeConnected: store.connected === undefined ? undefined : () => store.connected?.() === true,
     accessLogDropped: opts.accessLog === undefined ? undefined : () => opts.accessLog?.droppedLines ?? 0,
+    credentialFetches: () => credentials.fetchCounts(),
   }) : undefined;
   const pipeline: RequestPipeline = new RequestPipeline(live, {
     observer: combineObservers([metrics, opts.tracer, opts.accessLog]),

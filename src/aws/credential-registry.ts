@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { type CredentialSource, type CredentialSpec, type CredentialTimings, createCredentialSource, DEFAULT_ROLE_SESSION_NAME } from './credential-source';
+import { type CredentialFetchCounts, type CredentialSource, type CredentialSpec, type CredentialTimings, createCredentialSource, DEFAULT_ROLE_SESSION_NAME, describeSpec } from './credential-source';
 
 export interface CredentialLease {
   readonly source: CredentialSource;
@@ -59,6 +59,8 @@ function secretDigest(secretAccessKey: string, sessionToken: string | undefined)
 
 export class CredentialRegistry {
   private readonly entries = new Map<string, Entry>();
+  /** Per source description, kept when a source closes (counters only grow). */
+  private readonly counts = new Map<string, CredentialFetchCounts>();
 
   constructor(private readonly options: CredentialRegistryOptions) {}
 
@@ -68,8 +70,11 @@ export class CredentialRegistry {
     let entry = this.entries.get(key);
     if (entry === undefined) {
       const routes = new Map<string, number>();
+      // Static keys are never fetched: no counters for them.
+      const counts = spec.kind === 'static' ? undefined : this.countsFor(describeSpec(spec));
       const source = createCredentialSource(spec, {
         logger: this.options.logger,
+        counts,
         routes: () => [...routes.keys()].sort(),
         timings: this.options.timings,
       });
@@ -93,6 +98,20 @@ export class CredentialRegistry {
         }
       },
     };
+  }
+
+  private countsFor(description: string): CredentialFetchCounts {
+    let counts = this.counts.get(description);
+    if (counts === undefined) {
+      counts = { fetches: 0, failures: 0 };
+      this.counts.set(description, counts);
+    }
+    return counts;
+  }
+
+  /** Fetches and failures per source description, since start (the metrics read them at scrape time). */
+  fetchCounts(): ReadonlyMap<string, Readonly<CredentialFetchCounts>> {
+    return this.counts;
   }
 
   /** Number of live sources (tests, and a debug log after a reload). */

@@ -126,8 +126,16 @@ export const DEFAULT_CREDENTIAL_TIMINGS: CredentialTimings = Object.freeze({
   fetchTimeoutMs: DEFAULT_CREDENTIAL_FETCH_TIMEOUT_MS,
 });
 
+/** Fetches and failed fetches of one source, counted for the metrics (read at scrape time). */
+export interface CredentialFetchCounts {
+  fetches: number;
+  failures: number;
+}
+
 export interface CredentialSourceContext {
   readonly logger: Logger;
+  /** Counted into, when given (the registry keeps one per source description). */
+  readonly counts?: CredentialFetchCounts;
   /** The route ids using the source, named in its log lines (a function: the registry's set changes). */
   readonly routes: readonly string[] | (() => readonly string[]);
   readonly timings?: Partial<CredentialTimings>;
@@ -377,6 +385,7 @@ class RefreshingCredentialSource implements CredentialSource {
   private refresh(): Promise<AwsCredentials> {
     if (this.inflight !== undefined) return this.inflight;
     this.clearTimer();
+    if (this.context.counts !== undefined) this.context.counts.fetches++;
     const attempt = withTimeout(this.fetchCredentials(), this.timings.fetchTimeoutMs)
       .then(
         (fetched) => this.onFetched(fetched),
@@ -424,6 +433,7 @@ class RefreshingCredentialSource implements CredentialSource {
 
   /** Records a failed fetch (outage start logged once, retry scheduled); returns the error for callers. */
   private onFailed(err: unknown): SidecarError {
+    if (this.context.counts !== undefined) this.context.counts.failures++;
     const reason = this.reasonOf(err);
     const log = this.context.logger;
     let outage = this.outage;

@@ -49,6 +49,8 @@ export interface MetricsSources {
   readonly storeConnected?: () => boolean;
   /** Access log lines dropped so far; undefined when the access log is off. */
   readonly accessLogDropped?: () => number;
+  /** Fetches and failed fetches per credential source (its description: no secret, bounded by the routes). */
+  readonly credentialFetches?: () => ReadonlyMap<string, { readonly fetches: number; readonly failures: number }>;
 }
 
 /**
@@ -148,6 +150,22 @@ export class SidecarMetrics implements RequestObserver {
         },
       });
     };
+    const credentialCounter = (field: 'fetches' | 'failures', name: string, help: string): void => {
+      const read = sources.credentialFetches;
+      if (read === undefined) return;
+      new Counter({
+        name: `${METRICS_PREFIX}${name}`,
+        help,
+        labelNames: ['source'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [source, counts] of read()) this.inc({ source }, counts[field]);
+        },
+      });
+    };
+    credentialCounter('fetches', 'credential_fetches_total', 'Credential fetches (IMDS, container endpoint, STS, files...) per credential source');
+    credentialCounter('failures', 'credential_fetch_failures_total', 'Credential fetches that failed, per credential source');
     poolGauge('connected', 'Connections open to a function endpoint (undici pool stats)');
     poolGauge('pending', 'Requests waiting for a connection of the pool');
     poolGauge('queued', 'Requests handed to the pool and not yet answered');

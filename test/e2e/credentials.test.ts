@@ -285,6 +285,12 @@ describe('no credentials at all', () => {
     await waitFor('recovery once the credentials file appears', async () => (await s.get('chain')).status === 200, 12_000);
     await expectSignedBy(s, 'also-chain', profileKeys.lateDefault);
     expect(logsOf(s, 'no AWS credentials')).toHaveLength(1);
+    // Both routes share one source; its fetches and failures are on /metrics.
+    const scrape = await (await fetch(`http://127.0.0.1:${Number(s.sidecar.httpAddress?.split(':').pop())}/metrics`)).text();
+    const sample = (name: string): number => Number(new RegExp(`^aws_lambda_sidecar_${name}\\{source="AWS default credential chain"\\} (\\d+)$`, 'm').exec(scrape)?.[1] ?? NaN);
+    const failures = sample('credential_fetch_failures_total');
+    expect(failures).toBeGreaterThanOrEqual(1);
+    expect(sample('credential_fetches_total')).toBe(failures + 1);
   });
 });
 
