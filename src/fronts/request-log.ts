@@ -12,6 +12,23 @@ export type { Door };
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
+/** W3C trace context of a request (`traceparent`, `tracestate`), for its span. */
+export interface TraceContext {
+  readonly traceparent?: string;
+  readonly tracestate?: string;
+}
+
+/** The request's W3C trace context headers (the first traceparent; tracestate values joined). */
+export function traceContextOf(headers: HeaderList): TraceContext {
+  let traceparent: string | undefined;
+  let tracestate: string | undefined;
+  for (const [name, value] of headers) {
+    if (name === 'traceparent') traceparent ??= value;
+    else if (name === 'tracestate') tracestate = tracestate === undefined ? value : `${tracestate},${value}`;
+  }
+  return { traceparent, tracestate };
+}
+
 /** The proxy's request id, undefined when the request carries none. */
 export function requestIdOf(headers: HeaderList): string | undefined {
   for (const [name, value] of headers) if (name === REQUEST_ID_HEADER) return value;
@@ -26,7 +43,7 @@ export interface RequestOutcome {
 }
 
 /** What the access log and tracing add to the outcome; undefined fields are simply not known. */
-export interface RequestDetails {
+export interface RequestDetails extends TraceContext {
   readonly method?: string;
   /** Without the query. */
   readonly path?: string;
@@ -73,6 +90,8 @@ export function logRequest(
     requestBytes: details?.requestBytes,
     responseBytes: details?.responseBytes,
     functionMs: observation?.functionMs,
+    traceparent: details?.traceparent,
+    tracestate: details?.tracestate,
   }, observation);
 }
 

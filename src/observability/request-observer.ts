@@ -32,6 +32,9 @@ export interface RequestRecord {
   readonly requestBytes: number | undefined;
   readonly responseBytes: number | undefined;
   readonly functionMs: number | undefined;
+  /** The request's W3C trace context, when it carried one (a span for a request no function answered). */
+  readonly traceparent?: string;
+  readonly tracestate?: string;
 }
 
 export interface RequestObserver {

@@ -9,14 +9,15 @@
  * function call under it. Both are built when the request is finished, from the times the request pipeline
  * and the front measured, so nothing but two clock readings happens while the request runs.
  */
-import { createTraceState, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Context, type Tracer } from '@opentelemetry/api';
+import { createTraceState, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_SERVICE_NAME, ATTR_URL_PATH } from '@opentelemetry/semantic-conventions';
 import type { ErrorCode } from '../errors';
 import type { ClientRequest } from '../invoke/client-request';
-import { parseTraceParent, TRACEPARENT_HEADER } from '../invoke/trace-header';
+import { traceContextOf } from '../fronts/request-log';
+import { parseTraceParent } from '../invoke/trace-header';
 import type { RequestObservation, RequestObserver, RequestRecord } from './request-observer';
 
 export const DEFAULT_SERVICE_NAME = 'aws-lambda-sidecar';
@@ -33,12 +34,12 @@ export function tracingEnabled(env: Env): boolean {
 
 /** The incoming trace context (traceparent + tracestate), or the root context when there is none. */
 function incomingContext(req: ClientRequest): Context {
-  let traceparent: string | undefined;
-  let tracestate: string | undefined;
-  for (const [name, value] of req.headers) {
-    if (name === TRACEPARENT_HEADER) traceparent ??= value;
-    else if (name === 'tracestate') tracestate = tracestate === undefined ? value : `${tracestate},${value}`;
-  }
+  const { traceparent, tracestate } = traceContextOf(req.headers);
+  return contextOf(traceparent, tracestate);
+}
+
+/** The remote parent a `traceparent` names (ROOT_CONTEXT when absent or invalid). */
+function contextOf(traceparent: string | undefined, tracestate: string | undefined): Context {
   const tp = traceparent === undefined ? undefined : parseTraceParent(traceparent);
   if (tp === undefined) return ROOT_CONTEXT;
   return trace.setSpanContext(ROOT_CONTEXT, {
@@ -55,6 +56,24 @@ function epochMs(): number {
   return performance.timeOrigin + performance.now();
 }
 
+/** The request's server span, started back-dated by its duration (door, route, status, code). */
+function startServerSpan(tracer: Tracer, parent: Context, routeId: string | undefined, r: RequestRecord, endMs: number): Span {
+  const server = tracer.startSpan(`${r.method ?? 'request'} ${routeId ?? 'unrouted'}`, {
+    kind: SpanKind.SERVER,
+    startTime: endMs - r.durationMs,
+    attributes: {
+      [ATTR_DOOR]: r.door,
+      ...(routeId === undefined ? {} : { [ATTR_ROUTE]: routeId }),
+      ...(r.method === undefined ? {} : { [ATTR_HTTP_REQUEST_METHOD]: r.method }),
+      ...(r.path === undefined ? {} : { [ATTR_URL_PATH]: r.path }),
+      ...(r.status === undefined ? {} : { [ATTR_HTTP_RESPONSE_STATUS_CODE]: r.status }),
+      ...(r.code === undefined ? {} : { [ATTR_ERROR_CODE]: r.code, [ATTR_ERROR_TYPE]: r.code }),
+    },
+  }, parent);
+  if (r.code !== undefined || (r.status !== undefined && r.status >= 500)) server.setStatus({ code: SpanStatusCode.ERROR, message: r.code });
+  return server;
+}
+
 class PendingSpans {
   readonly functionStartMs = epochMs();
   functionEndMs: number | undefined;
@@ -64,19 +83,7 @@ class PendingSpans {
 
   end(r: RequestRecord): void {
     const endMs = epochMs();
-    const server = this.tracer.startSpan(`${r.method ?? 'request'} ${this.routeId}`, {
-      kind: SpanKind.SERVER,
-      startTime: endMs - r.durationMs,
-      attributes: {
-        [ATTR_DOOR]: r.door,
-        [ATTR_ROUTE]: this.routeId,
-        ...(r.method === undefined ? {} : { [ATTR_HTTP_REQUEST_METHOD]: r.method }),
-        ...(r.path === undefined ? {} : { [ATTR_URL_PATH]: r.path }),
-        ...(r.status === undefined ? {} : { [ATTR_HTTP_RESPONSE_STATUS_CODE]: r.status }),
-        ...(r.code === undefined ? {} : { [ATTR_ERROR_CODE]: r.code, [ATTR_ERROR_TYPE]: r.code }),
-      },
-    }, this.parent);
-    if (r.code !== undefined || (r.status !== undefined && r.status >= 500)) server.setStatus({ code: SpanStatusCode.ERROR, message: r.code });
+    const server = startServerSpan(this.tracer, this.parent, this.routeId, r, endMs);
     const client = this.tracer.startSpan(`invoke ${this.routeId}`, {
       kind: SpanKind.CLIENT,
       startTime: this.functionStartMs,
@@ -117,7 +124,13 @@ export function createTracing(env: Env = process.env, serviceVersion?: string): 
       pending.functionCode = code;
     },
     requestDone(record: RequestRecord, observation: RequestObservation | undefined): void {
-      observation?.span?.end(record);
+      if (observation?.span !== undefined) {
+        observation.span.end(record);
+        return;
+      }
+      // No function was called (refused, passed through, unmatched): the server span alone.
+      const endMs = epochMs();
+      startServerSpan(tracer, contextOf(record.traceparent, record.tracestate), record.route, record, endMs).end(endMs);
     },
   };
   return { observer, shutdown: () => provider.shutdown() };

@@ -138,6 +138,21 @@ it.each(['ext_proc', 'ext_authz'] as const)('%s: a failed call is an error serve
   expect(attr(client, 'aws_lambda_sidecar.error_code')).toBe('ERR_UPSTREAM_CONNECT');
 });
 
+it.each(['http', 'ext_proc', 'ext_authz'] as const)('%s: a request refused before any function call still gets its server span (and no client span)', async (door) => {
+  const traceId = { http: '12121212121212121212121212121212', ext_proc: '34343434343434343434343434343434', ext_authz: '56565656565656565656565656565656' }[door];
+  const port = door === 'http' ? peers!.httpPort : envoys[door]!.listenerPort;
+  const res = await sendHttp1(port, { method: 'POST', path: '/small-body', headers: { traceparent: `00-${traceId}-${PARENT_SPAN_ID}-01`, 'content-type': 'application/octet-stream' }, body: Buffer.alloc(2048, 1) });
+  expect(res.status).toBe(413);
+  await waitFor('the server span', () => spansOfTrace(traceId).length >= 1, WAIT_MS);
+  // Give a wrongly exported client span the time to arrive too.
+  await new Promise((r) => setTimeout(r, 200));
+  const spans = spansOfTrace(traceId);
+  expect(spans.map((s) => s.kind)).toEqual([2]); // SPAN_KIND_SERVER only
+  expect(spans[0].parentSpanId).toBe(PARENT_SPAN_ID);
+  expect({ door: attr(spans[0], 'aws_lambda_sidecar.door'), route: attr(spans[0], 'aws_lambda_sidecar.route'), status: attr(spans[0], 'http.response.status_code'), code: attr(spans[0], 'aws_lambda_sidecar.error_code') })
+    .toEqual({ door, route: 'small-body', status: 413, code: 'ERR_BODY_TOO_LARGE' });
+});
+
 it('a request with its own X-Amzn-Trace-Id keeps it', async () => {
   peers!.resetReceived();
   const own = 'Root=1-00000001-000000000000000000000001;Sampled=0';

@@ -20,7 +20,7 @@ import type { RouteTarget } from '../../invoke/route-target';
 import type { AuthorizationHandlers, CheckRequest, CheckResponse } from '../grpc-definitions';
 import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit, refusedResponse } from '../grpc-call-limit';
 import type { RequestObservation } from '../../observability/request-observer';
-import { logRequest, logRequestFailure, requestIdOf } from '../request-log';
+import { logRequest, logRequestFailure, requestIdOf, traceContextOf, type TraceContext } from '../request-log';
 import { CheckedRequest, readCheckRequest } from './check-request';
 import { ALLOW, toCheckResponse, unrelayable } from './check-response';
 
@@ -50,6 +50,8 @@ class CheckCall {
   private readonly startedAtMs = performance.now();
   /** For the observers (README "Observability"). */
   private observation: RequestObservation | undefined;
+  /** The request's W3C trace context (for its span). */
+  private traceContext: TraceContext = {};
   private details: { method?: string; path?: string; requestBytes?: number; responseBytes?: number } = {};
   /** Created when the invoke starts; aborted only if the call is cancelled while it runs. */
   private abort: AbortController | undefined;
@@ -83,6 +85,7 @@ class CheckCall {
       return;
     }
     this.requestId = requestIdOf(req.headers);
+    this.traceContext = traceContextOf(req.headers);
     if (!this.admitted) {
       const err = this.limit.refusal();
       this.log.warn({ requestId: this.requestId, code: err.code, status: err.status, limit: this.limit.max }, err.message);
@@ -148,7 +151,7 @@ class CheckCall {
     this.routed?.done();
     this.routed = undefined;
     logRequest(this.log, 'ext_authz', this.startedAtMs, this.requestId, { route: this.routeId, status, code },
-      { observer: this.pipeline.observer, observation: this.observation }, this.details);
+      { observer: this.pipeline.observer, observation: this.observation }, { ...this.details, ...this.traceContext });
     this.callback(null, response);
   }
 }

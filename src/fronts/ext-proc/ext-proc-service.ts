@@ -22,7 +22,7 @@ import { bodySizeError } from '../../invoke/target';
 import type { ExternalProcessorHandlers, ProcessingRequest, ProcessingResponse } from '../grpc-definitions';
 import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit, refusedResponse } from '../grpc-call-limit';
 import type { RequestObservation } from '../../observability/request-observer';
-import { logRequest, logRequestFailure, requestIdOf } from '../request-log';
+import { logRequest, logRequestFailure, requestIdOf, traceContextOf, type TraceContext } from '../request-log';
 import { ROUTE_HINT_KEY } from '../route-hint';
 import { readRequestHeaders, toHeaderMutations } from './headers';
 
@@ -90,6 +90,8 @@ class ExtProcStream {
   private request: Omit<ClientRequest, 'body'> | undefined;
   /** From the request_headers message's `source.address` attribute (envoy.yaml's request_attributes), if Envoy sent it. */
   private sourceIp: string | undefined;
+  /** The request's W3C trace context, once the request headers arrived (for its span). */
+  private traceContext: TraceContext = {};
   /** Envoy's x-request-id, once the request headers arrived. */
   private requestId: string | undefined;
   private readonly startedAtMs = performance.now();
@@ -176,6 +178,7 @@ class ExtProcStream {
     }
     const incoming = readRequestHeaders(list);
     this.requestId = incoming === undefined ? undefined : requestIdOf(incoming.headers);
+    if (incoming !== undefined) this.traceContext = traceContextOf(incoming.headers);
     if (!this.admitted) {
       const err = this.opts.limit.refusal();
       this.log.warn({ requestId: this.requestId, code: err.code, status: err.status, limit: this.opts.limit.max }, err.message);
@@ -286,7 +289,7 @@ class ExtProcStream {
     this.routed = undefined;
     logRequest(this.log, 'ext_proc', this.startedAtMs, this.requestId, { route: this.routeId, status, code },
       { observer: this.pipeline.observer, observation: this.observation },
-      { method: this.request?.method, path: this.request?.path, requestBytes: this.requestBytes, responseBytes: this.responseBytes });
+      { method: this.request?.method, path: this.request?.path, requestBytes: this.requestBytes, responseBytes: this.responseBytes, ...this.traceContext });
   }
 
   private endCall(): void {

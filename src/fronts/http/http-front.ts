@@ -15,7 +15,7 @@ import { bodySizeError } from '../../invoke/target';
 import type { RouteTarget } from '../../invoke/route-target';
 import { METRICS_PATH } from '../../observability/metrics';
 import type { RequestObservation } from '../../observability/request-observer';
-import { logRequest, logRequestFailure, REQUEST_ID_HEADER } from '../request-log';
+import { logRequest, logRequestFailure, REQUEST_ID_HEADER, type TraceContext } from '../request-log';
 import { ROUTE_HINT_KEY } from '../route-hint';
 
 /** Paths the sidecar keeps for itself; never routed to a function. */
@@ -69,6 +69,15 @@ export const trustedProxyList = cidrList;
 function requestIdOf(req: http.IncomingMessage): string | undefined {
   const id = req.headers[REQUEST_ID_HEADER];
   return typeof id === 'string' && id !== '' ? id : undefined;
+}
+
+/** The request's W3C trace context (for its span). */
+function traceContextOfMessage(req: http.IncomingMessage): TraceContext {
+  const { traceparent, tracestate } = req.headers;
+  return {
+    traceparent: typeof traceparent === 'string' ? traceparent : undefined,
+    tracestate: Array.isArray(tracestate) ? tracestate.join(',') : tracestate,
+  };
 }
 
 function send(res: http.ServerResponse, answer: LambdaResponse, headOnly: boolean, outcome?: Outcome): void {
@@ -190,7 +199,7 @@ export function createHttpFront(pipeline: RequestPipeline, log: Logger, opts: Ht
       // The sidecar's own endpoints (/healthz, /metrics) are logged but not observed: probes are no traffic.
       logRequest(log, 'http', startedMs, requestIdOf(req), { route: outcome.route, status, code },
         outcome.own ? undefined : { observer, observation: outcome.observation },
-        { method: req.method, path: outcome.path, requestBytes: outcome.requestBytes, responseBytes: outcome.responseBytes });
+        { method: req.method, path: outcome.path, requestBytes: outcome.requestBytes, responseBytes: outcome.responseBytes, ...traceContextOfMessage(req) });
     });
   };
 
