@@ -113,7 +113,7 @@ class ExtProcStream {
     private readonly admitted: boolean,
   ) {
     call.on('data', (msg: ProcessingRequest) => this.onMessage(msg));
-    call.on('end', () => this.close());
+    call.on('end', () => this.onHalfClose());
     call.on('error', () => this.peerGone());
     call.on('cancelled', () => this.peerGone());
     this.waitForEnvoy();
@@ -270,6 +270,14 @@ class ExtProcStream {
     // Envoy resets every stream once it has our answer: that is no reason to abort anything.
     if (this.phase === 'invoking') this.abort?.abort();
     this.finish(undefined, this.phase === 'invoking' ? ERROR_CODES.CLIENT_GONE : undefined);
+  }
+
+  /**
+   * The peer half-closed: it sends nothing more. A request already invoking still gets its answer
+   * (a gRPC client may send the headers and END_STREAM together); otherwise the exchange is over.
+   */
+  private onHalfClose(): void {
+    if (this.phase !== 'invoking') this.close();
   }
 
   /** End of the request without an answer from us (unmatched path, or Envoy half-closed). */

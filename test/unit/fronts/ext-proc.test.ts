@@ -156,6 +156,25 @@ describe('ext_proc front (ExternalProcessor/Process)', () => {
     });
   });
 
+  describe('a client that half-closes after its last message', () => {
+    it('still gets its answer: half-close means "no more messages", not "cancel" (a gRPC load tool sends headers and END_STREAM together)', async () => {
+      const call = client.Process({ deadline: Date.now() + CLIENT_DEADLINE_MS });
+      const answers: ProcessingResponse[] = [];
+      const done = new Promise<grpc.StatusObject>((resolve) => {
+        call.on('data', (m: ProcessingResponse) => answers.push(m));
+        call.on('error', () => undefined);
+        call.on('status', resolve);
+      });
+      call.write(headers('/fn', 'rid-half-close', true));
+      call.end();
+      const status = await done;
+      expect({ code: status.code, answers: answers.map((a) => a.response) }).toEqual({ code: grpc.status.OK, answers: ['immediate_response'] });
+      expect(answers[0].immediate_response?.status?.code).toBe(200);
+      expect(answers[0].immediate_response?.body?.toString()).toBe('hello');
+      expect(logged('request')).toEqual([expect.objectContaining({ route: 'fn', status: 200, requestId: 'rid-half-close' })]);
+    });
+  });
+
   describe('one debug line per finished request', () => {
     it('an answered request: { door, route, status, code, durationMs, requestId }', async () => {
       const { answers } = await exchange([headers('/fn', 'rid-123', true)]);
