@@ -12,6 +12,7 @@ import { DEFAULT_MAX_ROUTES_FILE_BYTES } from './config/routes-file';
 import { DEFAULT_LOG_BUFFER_BYTES, LOG_LEVELS, LogLevel } from './logger';
 import { isLoopback, parseListenAddress } from './config/network-address';
 import { DEFAULT_ACCESS_LOG_BUFFER_BYTES } from './observability/access-log';
+import { DEFAULT_SIGV4_SIGNER, SIGV4_SIGNER_NAMES, type SigV4SignerName } from './aws/sigv4';
 import { DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_METRICS, DEFAULT_GRPC_LISTEN, DEFAULT_MAX_ROUTES, DEFAULT_HTTP_LISTEN } from './server';
 import { DEFAULT_CREDENTIAL_FETCH_TIMEOUT_MS, DEFAULT_REFRESH_BEFORE_EXPIRY_MS, DEFAULT_RETRY_MAX_DELAY_MS } from './aws/credential-source';
 import { DEFAULT_ETCD_CALL_TIMEOUT_MS } from './config/stores/store-spec';
@@ -80,6 +81,11 @@ const onOff = (raw: string, name: string): boolean => {
   return raw === 'on';
 };
 
+const oneOf = <T extends string>(choices: readonly T[]) => (raw: string, name: string): T => {
+  if (!(choices as readonly string[]).includes(raw)) throw cliError(`${name}: expected one of ${choices.join(', ')}, got "${raw}"`);
+  return raw as T;
+};
+
 const commaList = (raw: string): readonly string[] => raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
 
 export const FLAGS = {
@@ -107,6 +113,7 @@ export const FLAGS = {
   metrics: { flag: 'metrics', env: 'SIDECAR_METRICS', type: 'string', default: DEFAULT_METRICS as boolean, parse: onOff, help: `Prometheus metrics on the HTTP listener's GET /metrics, on|off (default ${DEFAULT_METRICS ? 'on' : 'off'})` },
   accessLog: { flag: 'access-log', env: 'SIDECAR_ACCESS_LOG', type: 'string', default: undefined as string | undefined, parse: text, help: 'one JSON line per request to this file (appended) or "stdout" (default off)' },
   accessLogBufferBytes: { flag: 'access-log-buffer-bytes', env: 'SIDECAR_ACCESS_LOG_BUFFER_BYTES', type: 'string', default: DEFAULT_ACCESS_LOG_BUFFER_BYTES, parse: positiveBytes, help: `access log bytes held while the file does not keep up; further lines are dropped and counted (default ${DEFAULT_ACCESS_LOG_BUFFER_BYTES})` },
+  sigv4Signer: { flag: 'sigv4-signer', env: 'SIDECAR_SIGV4_SIGNER', type: 'string', default: DEFAULT_SIGV4_SIGNER as SigV4SignerName, parse: oneOf(SIGV4_SIGNER_NAMES), help: `SigV4 implementation: lean (ours, the cheaper) or aws4 (the aws4 library); both sign identically (default ${DEFAULT_SIGV4_SIGNER})` },
   check: { flag: 'check', type: 'boolean', default: false, parse: flagPresent, help: 'validate the routes (--config file or --store), list every problem, exit 0 (valid) or 1; starts nothing' },
   help: { flag: 'help', type: 'boolean', default: false, parse: flagPresent, help: 'print this help' },
   version: { flag: 'version', type: 'boolean', default: false, parse: flagPresent, help: 'print the version' },

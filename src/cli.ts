@@ -17,6 +17,7 @@ import { createStore } from './config/stores/store-spec';
 import { ERROR_CODES, SidecarError } from './errors';
 import { createLogger, LOG_FLUSH_TIMEOUT_MS, StdoutDestination } from './logger';
 import { AccessLog } from './observability/access-log';
+import { useSigV4Signer } from './aws/sigv4';
 import { createTracing, type Tracing } from './observability/tracing';
 import { RunningSidecar, startSidecar } from './server';
 
@@ -65,6 +66,7 @@ async function main(): Promise<void> {
   try {
     accessLog = opts.accessLog === undefined ? undefined : new AccessLog(opts.accessLog, opts.accessLogBufferBytes, stdout);
     tracing = createTracing(process.env, version());
+    useSigV4Signer(opts.sigv4Signer);
     sidecar = await startSidecar({
       metrics: opts.metrics,
       accessLog,

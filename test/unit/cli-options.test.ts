@@ -28,6 +28,7 @@ describe('parseCli', () => {
     ['an empty value', ['--config='], /--config needs a value/],
     ['no routes source', [], /--config <routes file> is required/],
     ['a bad log level', [...CONFIG, '--log-level', 'loud'], /--log-level: expected one of/],
+    ['an unknown SigV4 signer', [...CONFIG, '--sigv4-signer', 'fast'], /--sigv4-signer: expected one of lean, aws4, got "fast"/],
     ['a bad drain timeout', [...CONFIG, '--drain-timeout-ms', '1.5'], /--drain-timeout-ms: expected a whole number/],
     ['a bad listen address', [...CONFIG, '--grpc-listen', 'nowhere'], /--grpc-listen: expected host:port/],
     ['a public Admin API without a key', [...CONFIG, '--admin-listen', '0.0.0.0:9180'], /without --admin-key/],
@@ -39,6 +40,11 @@ describe('parseCli', () => {
 
   it('names the environment variable when the bad value came from it', () => {
     expect(failure(() => parseCli(CONFIG, { SIDECAR_LOG_LEVEL: 'loud' })).message).toMatch(/^SIDECAR_LOG_LEVEL \(--log-level\): expected one of/);
+  });
+
+  it('--sigv4-signer: lean by default, aws4 when asked', () => {
+    expect(parseCli(CONFIG, {}).sigv4Signer).toBe('lean');
+    expect(parseCli([...CONFIG, '--sigv4-signer', 'aws4'], {}).sigv4Signer).toBe('aws4');
   });
 
   it('--help and --version need no routes', () => {

@@ -1,11 +1,11 @@
-// AWS's own SigV4 vectors (test/fixtures/sigv4-testsuite, see its README) against our signer in 'raw'
+// AWS's own SigV4 vectors (test/fixtures/sigv4-testsuite, see its README) against each of our signers in 'raw'
 // path mode (the suite's paths are unencoded). Every case directory is run: a case we cannot pass
 // for a principled reason lives in KNOWN_DIFFERENCES with the reason, and the test asserts that it
 // still differs, so the list stays honest.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { explainSigV4, type SigV4Credentials } from '../../../src/aws/sigv4';
+import { explainSigV4, SIGV4_SIGNER_NAMES, type SigV4Credentials, type SigV4SignerName } from '../../../src/aws/sigv4';
 
 const SUITE_ROOT = path.resolve(__dirname, '../../fixtures/sigv4-testsuite');
 const CLASSIC = path.join(SUITE_ROOT, 'aws4_testsuite');
@@ -92,7 +92,7 @@ function toByteString(s: string): string {
   return Buffer.from(s, 'utf8').toString('latin1');
 }
 
-function sign(req: ParsedRequest, creds: SigV4Credentials): ReturnType<typeof explainSigV4> {
+function sign(req: ParsedRequest, creds: SigV4Credentials, signer: SigV4SignerName): ReturnType<typeof explainSigV4> {
   return explainSigV4(
     {
       method: req.method,
@@ -105,6 +105,7 @@ function sign(req: ParsedRequest, creds: SigV4Credentials): ReturnType<typeof ex
     creds,
     DATETIME,
     'raw',
+    signer,
   );
 }
 
@@ -159,7 +160,7 @@ describe('parseSuiteRequest', () => {
   });
 });
 
-describe('aws4_testsuite (classic, botocore copy)', () => {
+describe.each(SIGV4_SIGNER_NAMES)('aws4_testsuite (classic, botocore copy), %s signer', (signer) => {
   it('has every case directory, nested ones included', () => {
     expect(classicCases.length).toBe(34);
     expect(classicCases.map((c) => c.name)).toEqual(expect.arrayContaining([
@@ -181,7 +182,7 @@ describe('aws4_testsuite (classic, botocore copy)', () => {
     }
     // post-sts-header-before: the token header is in the .req and signed. post-sts-header-after:
     // the token is added after signing, so it is simply not passed.
-    const got = sign(req, creds);
+    const got = sign(req, creds, signer);
     const expected = {
       canonicalRequest: read(`${base}.creq`),
       stringToSign: read(`${base}.sts`),
@@ -207,7 +208,7 @@ interface CrtContext {
   omit_session_token?: boolean;
 }
 
-describe('aws-signing-test-suite-v4 (aws-c-auth), header signing', () => {
+describe.each(SIGV4_SIGNER_NAMES)('aws-signing-test-suite-v4 (aws-c-auth), header signing, %s signer', (signer) => {
   it('has all 38 cases', () => {
     expect(crtCases.length).toBe(38);
   });
@@ -234,7 +235,7 @@ describe('aws-signing-test-suite-v4 (aws-c-auth), header signing', () => {
       accessKeyId: ctx.credentials.access_key_id,
       secretAccessKey: ctx.credentials.secret_access_key,
       sessionToken: ctx.omit_session_token === true ? undefined : token,
-    });
+    }, signer);
     const signature = /Signature=([0-9a-f]{64})$/.exec(got.authorization)?.[1];
     const actual = { canonicalRequest: got.canonicalRequest, stringToSign: got.stringToSign, signature };
     const expected = {
