@@ -3,7 +3,7 @@
  * (path forwarding, header filtering, x-api-key or SigV4), sends it through the target's pool, and
  * maps every failure to one of our error codes.
  */
-import { amzDate, signSigV4 } from '../aws/sigv4';
+import { amzDate, signSigV4, type SigV4Credentials } from '../aws/sigv4';
 import { ERROR_CODES, SidecarError, sidecarError } from '../errors';
 import { forwardableRequestHeaders, hasHeader, isSignedHeader, relayableResponseHeaders } from './header-filter';
 import type { HeaderList, ClientRequest, LambdaResponse } from './client-request';
@@ -54,35 +54,47 @@ export function mapUpstreamError(err: unknown, target: Pick<LambdaTarget, 'timeo
 }
 
 /**
- * Builds the header list sent to the function, authorization included. Signing reads the route's
- * credential source; only before its first fetch (or during an outage without valid credentials)
- * does it wait, bounded by the route timeout, and it never signs anonymously (ERR_CREDENTIALS).
+ * The header list sent to the function, authorization included. `forwarded`: the client's
+ * forwardable headers (a new list, extended here). `credentials`: given when the request is to be
+ * signed (see `invoke`); the caller waits for them, so building the headers never waits.
  */
-export async function buildUpstreamHeaders(target: LambdaTarget, req: ClientRequest, wirePath: string, now: Date, signal?: AbortSignal): Promise<HeaderList> {
-  const headers = forwardableRequestHeaders(req.headers);
-  addXrayTraceHeader(headers); // x-amzn-* is not x-amz-*: unsigned, like traceparent (isSignedHeader)
-  headers.push(['host', target.hostHeader]);
+export function buildUpstreamHeaders(target: LambdaTarget, req: ClientRequest, wirePath: string, forwarded: HeaderList, credentials: SigV4Credentials | undefined, now: Date): HeaderList {
+  addXrayTraceHeader(forwarded); // x-amzn-* is not x-amz-*: unsigned, like traceparent (isSignedHeader)
+  forwarded.push(['host', target.hostHeader]);
   // APISIX: x-api-key only when the client did not send one.
-  if (target.apiKey !== undefined && !hasHeader(headers, 'x-api-key')) headers.push(['x-api-key', target.apiKey]);
-  // APISIX: a client's own Authorization skips signing and is forwarded as it is.
-  if (target.iam !== undefined && !hasHeader(headers, 'authorization')) {
-    const credentials = target.iam.source.current() ?? (await target.iam.source.ready(target.timeoutMs, signal));
-    const datetime = amzDate(now);
-    // Our values replace any the client sent: they are part of what we sign.
-    const out = headers.filter(([n]) => n !== 'x-amz-date' && n !== 'x-amz-security-token' && n !== 'x-amz-content-sha256');
-    out.push(['x-amz-date', datetime]);
-    const token = credentials.sessionToken;
-    if (token !== undefined) out.push(['x-amz-security-token', token]);
-    const authorization = signSigV4(
-      { method: req.method, path: wirePath, query: req.query, headers: out.filter(([n]) => isSignedHeader(n)), body: req.body },
-      target.iam.scope,
-      credentials,
-      datetime,
-    );
-    out.push(['authorization', authorization]);
-    return out;
+  if (target.apiKey !== undefined && !hasHeader(forwarded, 'x-api-key')) forwarded.push(['x-api-key', target.apiKey]);
+  if (target.iam === undefined || credentials === undefined) return forwarded;
+  const datetime = amzDate(now);
+  // Our values replace any the client sent: they are part of what we sign. One pass keeps the
+  // rest and picks out the signed ones.
+  const out: HeaderList = [];
+  const signed: HeaderList = [];
+  for (const h of forwarded) {
+    const name = h[0];
+    if (name === 'x-amz-date' || name === 'x-amz-security-token' || name === 'x-amz-content-sha256') continue;
+    out.push(h);
+    if (isSignedHeader(name)) signed.push(h);
   }
-  return headers;
+  const added: HeaderList = [['x-amz-date', datetime]];
+  const token = credentials.sessionToken;
+  if (token !== undefined) added.push(['x-amz-security-token', token]);
+  for (const h of added) {
+    out.push(h);
+    signed.push(h);
+  }
+  out.push(['authorization', signSigV4({ method: req.method, path: wirePath, query: req.query, headers: signed, body: req.body }, target.iam.scope, credentials, datetime)]);
+  return out;
+}
+
+/**
+ * The credentials to sign `forwarded` with; undefined when the route does not sign, or the client
+ * sent its own Authorization (APISIX: it is forwarded as it is). Only before the source's first
+ * fetch (or during an outage without valid credentials) does this wait, bounded by the route
+ * timeout; it never lets a request go unsigned (ERR_CREDENTIALS).
+ */
+function credentialsFor(target: LambdaTarget, forwarded: HeaderList, signal: AbortSignal | undefined): SigV4Credentials | Promise<SigV4Credentials> | undefined {
+  if (target.iam === undefined || hasHeader(forwarded, 'authorization')) return undefined;
+  return target.iam.source.current() ?? target.iam.source.ready(target.timeoutMs, signal);
 }
 
 export function flatten(headers: HeaderList): string[] {
@@ -271,7 +283,10 @@ export async function invoke(target: LambdaTarget, rest: string | undefined, req
   const tooLarge = bodySizeError(target, req.body?.length);
   if (tooLarge !== undefined) throw tooLarge;
   const wirePath = toWirePath(forwardedPath(target.basePath, rest));
-  const headers = await buildUpstreamHeaders(target, req, wirePath, new Date(), signal);
+  const forwarded = forwardableRequestHeaders(req.headers);
+  const pending = credentialsFor(target, forwarded, signal);
+  const credentials = pending instanceof Promise ? await pending : pending;
+  const headers = buildUpstreamHeaders(target, req, wirePath, forwarded, credentials, new Date());
   let res: RawResponse;
   try {
     res = await dispatch(target, {

@@ -81,6 +81,21 @@ function immediate(res: LambdaResponse, headOnly: boolean, details: string): Pro
   };
 }
 
+/** Distinct route ids whose `details` string is kept; the cache starts over when it is full. */
+const MAX_CACHED_DETAILS = 10_000;
+const detailsByRoute = new Map<string, string>();
+
+/** ImmediateResponse.details of a function's answer (Envoy's %RESPONSE_CODE_DETAILS%): computed once per route id. */
+function answerDetails(routeId: string): string {
+  let details = detailsByRoute.get(routeId);
+  if (details === undefined) {
+    details = `lambda_sidecar_${routeId}`.replace(/[^A-Za-z0-9_.-]/g, '_');
+    if (detailsByRoute.size >= MAX_CACHED_DETAILS) detailsByRoute.clear();
+    detailsByRoute.set(routeId, details);
+  }
+  return details;
+}
+
 class ExtProcStream {
   /** awaiting-headers → (awaiting-body) → invoking → closed; 'closed' once we ended or the peer left. */
   private phase: 'awaiting-headers' | 'awaiting-body' | 'invoking' | 'closed' = 'awaiting-headers';
@@ -242,7 +257,7 @@ class ExtProcStream {
     this.requestBytes = body?.length ?? 0;
     this.abort = new AbortController();
     this.pipeline.invoke(routed, req, this.abort.signal).then(
-      (res) => this.answer(res, `lambda_sidecar_${routed.routeId}`.replace(/[^A-Za-z0-9_.-]/g, '_')),
+      (res) => this.answer(res, answerDetails(routed.routeId)),
       (err: unknown) => this.fail(asSidecarError(err)),
     );
   }
