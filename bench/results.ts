@@ -6,7 +6,7 @@ import type { MachineInfo, SourceInfo } from './machine';
 import type { UsageReport } from './proc-usage';
 import type { Versions } from './tools';
 
-export const SETUP_NAMES = ['direct', 'envoy-native', 'envoy-ext_proc', 'envoy-ext_authz', 'nginx-http'] as const;
+export const SETUP_NAMES = ['direct', 'envoy-native', 'envoy-ext_proc', 'envoy-ext_authz', 'nginx-http', 'envoy-upstream'] as const;
 export type SetupName = (typeof SETUP_NAMES)[number];
 export const PAYLOADS = ['small', 'large'] as const;
 export type PayloadName = (typeof PAYLOADS)[number];

@@ -17,6 +17,7 @@ import type { ToolPaths } from './tools';
 export const EXT_PROC_CONFIG = 'envoy/envoy.yaml';
 export const EXT_AUTHZ_CONFIG = 'envoy/envoy-ext-authz.yaml';
 export const NGINX_FRONT_CONFIG = 'nginx/aws-lambda.conf';
+export const ENVOY_UPSTREAM_CONFIG = 'envoy/envoy-upstream.yaml';
 
 export const DESCRIPTIONS: Readonly<Record<SetupName, string>> = {
   direct: 'wrk → nginx (the function) with nothing in between: the ceiling of this machine, no signing.',
@@ -29,6 +30,9 @@ export const DESCRIPTIONS: Readonly<Record<SetupName, string>> = {
     '(route `/aws/*` → `http://127.0.0.1:<nginx>/default`, IAM SigV4 + x-api-key, `keepalive_pool: 64`) → nginx.',
   'envoy-ext_authz': `wrk → Envoy (${EXT_AUTHZ_CONFIG}) → sidecar ext_authz over gRPC → nginx (same routes file).`,
   'nginx-http': `wrk → nginx (${NGINX_FRONT_CONFIG}, proxy_pass) → sidecar HTTP front → nginx (same routes file).`,
+  'envoy-upstream':
+    `wrk → Envoy (${ENVOY_UPSTREAM_CONFIG}: the router, the sidecar as an HTTP/1.1 keep-alive cluster, no side stream) ` +
+    '→ sidecar HTTP front → nginx (same routes file).',
 };
 
 /** Where load for a setup goes. */
@@ -51,7 +55,7 @@ export interface SetupSelection {
   readonly selected: readonly SetupName[];
 }
 
-/** Which setups run: the three core ones always, the later doors when their file exists; --only narrows. */
+/** Which setups run: the three core ones always, the later doors when their config file exists; --only narrows. */
 export function selectSetups(only: readonly SetupName[] | undefined, extAuthzConfig: string | undefined, nginxConfig: string | undefined): SetupSelection {
   const records: SetupRecord[] = [];
   for (const name of SETUP_NAMES) {
@@ -61,6 +65,9 @@ export function selectSetups(only: readonly SetupName[] | undefined, extAuthzCon
     }
     if (name === 'nginx-http' && !fs.existsSync(path.resolve(REPO_ROOT, nginxConfig ?? NGINX_FRONT_CONFIG))) {
       missing = `${nginxConfig ?? NGINX_FRONT_CONFIG} does not exist yet`;
+    }
+    if (name === 'envoy-upstream' && !fs.existsSync(path.resolve(REPO_ROOT, ENVOY_UPSTREAM_CONFIG))) {
+      missing = `${ENVOY_UPSTREAM_CONFIG} does not exist yet`;
     }
     if (missing !== undefined && only?.includes(name) === true) throw new Error(`--only ${name}: ${missing}`);
     const skippedBecause = missing ?? (only !== undefined && !only.includes(name) ? 'not in --only' : undefined);
@@ -112,10 +119,12 @@ export async function startEnvironment(
         break;
       }
       case 'envoy-ext_proc':
-      case 'envoy-ext_authz': {
+      case 'envoy-ext_authz':
+      case 'envoy-upstream': {
         const sidecar = await sidecarFor(name);
-        const ports = await freeEnvoyPorts(sidecar.grpcPort, fnPort);
-        const file = name === 'envoy-ext_proc' ? EXT_PROC_CONFIG : configs.extAuthz ?? EXT_AUTHZ_CONFIG;
+        // envoy-upstream's Envoy talks to the sidecar's HTTP front; the filters' to its gRPC port.
+        const ports = name === 'envoy-upstream' ? await freeEnvoyPorts(0, fnPort, sidecar.httpPort) : await freeEnvoyPorts(sidecar.grpcPort, fnPort);
+        const file = name === 'envoy-ext_proc' ? EXT_PROC_CONFIG : name === 'envoy-upstream' ? ENVOY_UPSTREAM_CONFIG : configs.extAuthz ?? EXT_AUTHZ_CONFIG;
         const envoy = await startBenchEnvoy(tools.envoy, name, dir, renderEnvoyConfigText(file, ports), ports, baseEnv);
         setups.set(name, {
           name, port: ports.listener, paths: ENVOY_PATHS, http2: true, viaSidecar: true, sidecar, envoy,

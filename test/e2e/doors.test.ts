@@ -1,11 +1,12 @@
 /**
  * The scenario table (scenarios.ts) against every front door, each a real proxy process:
  *
- *   ext_proc   client → Envoy (envoy/envoy.yaml)           → sidecar gRPC → stand-ins (HTTPS)
- *   ext_authz  client → Envoy (envoy/envoy-ext-authz.yaml) → sidecar gRPC → stand-ins (HTTPS)
- *   nginx      client → nginx (nginx/aws-lambda.conf)      → sidecar HTTP → stand-ins (HTTPS)
+ *   ext_proc        client → Envoy (envoy/envoy.yaml)           → sidecar gRPC → stand-ins (HTTPS)
+ *   ext_authz       client → Envoy (envoy/envoy-ext-authz.yaml) → sidecar gRPC → stand-ins (HTTPS)
+ *   nginx           client → nginx (nginx/aws-lambda.conf)      → sidecar HTTP → stand-ins (HTTPS)
+ *   envoy_upstream  client → Envoy (envoy/envoy-upstream.yaml)  → sidecar HTTP → stand-ins (HTTPS)
  *
- * One sidecar (both listeners) and one set of stand-ins serve all three doors; each door's proxy
+ * One sidecar (both listeners) and one set of stand-ins serve all the doors; each door's proxy
  * starts once, and the cases run one after another (they read what the stand-ins received).
  */
 import { spawnSync } from 'node:child_process';
@@ -29,19 +30,24 @@ import {
   freeEnvoyPorts,
   freePort,
   renderEnvoyConfig,
+  renderEnvoyConfigText,
   REPO_ROOT,
   requireBinary,
   spawnManaged,
   startEnvoy,
+  uncommentExampleBlock,
   waitReady,
   type ManagedProcess,
 } from './support/processes';
 
 const NGINX_CONF = 'nginx/aws-lambda.conf';
-const ENVOY_TEMPLATES: Record<Exclude<Door, 'nginx'>, string> = {
+const ENVOY_TEMPLATES: Record<'ext_proc' | 'ext_authz', string> = {
   ext_proc: 'envoy/envoy.yaml',
   ext_authz: 'envoy/envoy-ext-authz.yaml',
 };
+const ENVOY_UPSTREAM_CONFIG = 'envoy/envoy-upstream.yaml';
+/** The example blocks both proxies' configs carry (nginx: a location, Envoy: a route). */
+const NAMED_ROUTE_EXAMPLE = 'named-route example';
 const NGINX_READY_TIMEOUT_MS = 10_000;
 
 jest.setTimeout(60_000);
@@ -64,24 +70,22 @@ interface NginxPorts {
   sidecarHttp: number;
 }
 
-const NAMED_ROUTE_BLOCK = /# --- BEGIN named-route example -+\n([\s\S]*?)# --- END named-route example/;
-
 /**
  * nginx/aws-lambda.conf with the test's ports, the h2c listener and the named-route example
  * enabled, wrapped in a full config whose every path is inside `dir`.
  */
 function renderNginxConfig(dir: string, ports: NginxPorts, opts: { tls?: { cert: string; key: string } } = {}): string {
   let snippet = fs.readFileSync(path.join(REPO_ROOT, NGINX_CONF), 'utf8');
-  const replace = (from: string | RegExp, to: string | ((m: string, ...g: string[]) => string)): void => {
+  const replace = (from: string | RegExp, to: string): void => {
     const found = typeof from === 'string' ? snippet.includes(from) : from.test(snippet);
     if (!found) throw new Error(`${NGINX_CONF}: expected to find ${String(from)}`);
-    snippet = snippet.replace(from, to as string);
+    snippet = snippet.replace(from, to);
   };
   // Longest literal first: 10080 must not be touched by the 8080 replacement.
   replace(/\blisten 10080;/, `listen 127.0.0.1:${ports.listen};`);
   replace(/\bserver 127\.0\.0\.1:8080;/, `server 127.0.0.1:${ports.sidecarHttp};`);
   replace(/# listen 10081 http2;/, `listen 127.0.0.1:${ports.h2c} http2;`);
-  replace(NAMED_ROUTE_BLOCK, (block) => block.replace(/^(\s*)# (?=\s*(location|proxy_|\}))/gm, '$1'));
+  snippet = uncommentExampleBlock(snippet, NAMED_ROUTE_EXAMPLE, /location|proxy_|\}/, NGINX_CONF);
   if (opts.tls !== undefined) {
     replace(/# listen 10443 ssl http2;/, 'listen 127.0.0.1:10443 ssl http2;');
     replace('# ssl_certificate     /etc/nginx/tls/server.crt;', `ssl_certificate ${opts.tls.cert};`);
@@ -138,14 +142,40 @@ async function startNginxDoor(peers: Peers): Promise<RunningDoor> {
   };
 }
 
-async function startEnvoyDoor(door: Exclude<Door, 'nginx'>, peers: Peers): Promise<RunningDoor> {
+async function startEnvoyDoor(door: 'ext_proc' | 'ext_authz', peers: Peers): Promise<RunningDoor> {
   const ports = await freeEnvoyPorts(peers.grpcPort, peers.upstream.port);
   const envoy = await startEnvoy(renderEnvoyConfig(ENVOY_TEMPLATES[door], ports), ports);
   return { port: ports.listener, http2Port: ports.listener, proc: envoy, stop: async () => void (await envoy.stop()) };
 }
 
+/** envoy/envoy-upstream.yaml with the test's ports and its named-route example enabled. */
+async function startEnvoyUpstreamDoor(peers: Peers): Promise<RunningDoor> {
+  const ports = await freeEnvoyPorts(0, peers.upstream.port, peers.httpPort);
+  const text = uncommentExampleBlock(renderEnvoyConfigText(ENVOY_UPSTREAM_CONFIG, ports), NAMED_ROUTE_EXAMPLE, /-\s|[a-z_]+:/, ENVOY_UPSTREAM_CONFIG);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-e2e-envoy-upstream-'));
+  const configPath = path.join(dir, path.basename(ENVOY_UPSTREAM_CONFIG));
+  fs.writeFileSync(configPath, text);
+  const envoy = await startEnvoy(configPath, ports);
+  return {
+    port: ports.listener,
+    http2Port: ports.listener,
+    proc: envoy,
+    stop: async () => {
+      await envoy.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 function startDoor(door: Door, peers: Peers): Promise<RunningDoor> {
-  return door === 'nginx' ? startNginxDoor(peers) : startEnvoyDoor(door, peers);
+  switch (door) {
+    case 'nginx':
+      return startNginxDoor(peers);
+    case 'envoy_upstream':
+      return startEnvoyUpstreamDoor(peers);
+    default:
+      return startEnvoyDoor(door, peers);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

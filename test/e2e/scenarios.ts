@@ -2,9 +2,10 @@
  * The end-to-end scenario table: one list of client requests and the exact answers expected,
  * run unchanged against every front door (test/e2e/doors.test.ts):
  *
- *   ext_proc   client → Envoy (envoy/envoy.yaml)            → sidecar gRPC ext_proc  → stand-in
- *   ext_authz  client → Envoy (envoy/envoy-ext-authz.yaml)  → sidecar gRPC ext_authz → stand-in
- *   nginx      client → nginx (nginx/aws-lambda.conf)       → sidecar HTTP front     → stand-in
+ *   ext_proc        client → Envoy (envoy/envoy.yaml)            → sidecar gRPC ext_proc  → stand-in
+ *   ext_authz       client → Envoy (envoy/envoy-ext-authz.yaml)  → sidecar gRPC ext_authz → stand-in
+ *   nginx           client → nginx (nginx/aws-lambda.conf)       → sidecar HTTP front     → stand-in
+ *   envoy_upstream  client → Envoy (envoy/envoy-upstream.yaml)   → sidecar HTTP front     → stand-in
  *
  * The "function" is the API-Gateway stand-in (demo/lambda-stand-in.ts) over HTTPS: it checks
  * x-api-key and verifies SigV4 with the AWS SDK's own signer, so a 200 from the IAM routes means the
@@ -29,8 +30,10 @@ export type { ReceivedRequest } from '../../demo/lambda-stand-in';
 // ---------------------------------------------------------------------------------------------
 // Doors and the shape of a case
 
-export type Door = 'ext_proc' | 'ext_authz' | 'nginx';
-export const DOORS: readonly Door[] = ['ext_proc', 'ext_authz', 'nginx'];
+export type Door = 'ext_proc' | 'ext_authz' | 'nginx' | 'envoy_upstream';
+export const DOORS: readonly Door[] = ['ext_proc', 'ext_authz', 'nginx', 'envoy_upstream'];
+/** The doors whose proxy relays the HTTP front's own answer (it is the proxy's upstream). */
+const HTTP_FRONT_DOORS: readonly Door[] = ['nginx', 'envoy_upstream'];
 
 export interface ScenarioRequest {
   method: string;
@@ -125,6 +128,19 @@ function expectSigned(r: ReceivedRequest): void {
   expect(auth[0]).toMatch(SIGV4_AUTHORIZATION);
   expect(receivedHeader(r, 'x-amz-date')).toEqual([expect.stringMatching(/^\d{8}T\d{6}Z$/)]);
   expect(receivedHeader(r, 'x-api-key')).toEqual([]);
+}
+
+/** A client's own x-forwarded-for entry (TEST-NET-3): a proxy must append the real peer after it. */
+const SPOOFED_CLIENT_ADDRESS = '203.0.113.9';
+
+/** The x-forwarded-for entries the function received, in order. */
+function forwardedFor(r: ReceivedRequest): string[] {
+  return receivedHeader(r, 'x-forwarded-for').join(',').split(',').map((e) => e.trim());
+}
+
+/** This machine's non-loopback IP addresses. */
+function hostAddresses(): string[] {
+  return Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).filter((a) => !a.internal).map((a) => a.address));
 }
 
 /** An answer from the sidecar itself: `{"message": ...}`; by default no function was reached. */
@@ -377,6 +393,13 @@ export const SCENARIOS: readonly Scenario[] = [
           'gets 404 {"message"} from the sidecar (add other nginx locations for other services)',
         expect: sidecarError(404, 'no route matches GET /not-a-route'),
       },
+      envoy_upstream: {
+        reason:
+          'Envoy routes before the sidecar sees the request, and envoy-upstream.yaml\'s catch-all route goes to the sidecar, ' +
+          'which has no upstream of its own: an unmatched path gets 404 {"message"} from the sidecar (add Envoy routes to ' +
+          'other clusters above the catch-all for other services)',
+        expect: sidecarError(404, 'no route matches GET /not-a-route'),
+      },
     },
   },
   {
@@ -414,6 +437,36 @@ export const SCENARIOS: readonly Scenario[] = [
     name: "client's X-Forwarded-Host cannot pick a host route",
     request: { method: 'GET', path: '/aws?name=APISIX', headers: { 'x-forwarded-host': IAM_HOST } },
     expect: { status: 200, bodyEquals: HELLO_APISIX, functionReceived: expectApiKeyed },
+  },
+  {
+    // Envoy honours x-envoy-retry-on from clients it counts as internal; envoy-upstream.yaml counts
+    // none (internal_address_config {}), so a failing call is never sent to the function twice.
+    name: "client's x-envoy-retry-on cannot make the proxy invoke the function twice",
+    request: { method: 'GET', path: '/aws?name=APISIX', headers: { 'x-stand-in-status': '503', 'x-envoy-retry-on': '5xx', 'x-envoy-max-retries': '3' } },
+    expect: { status: 503, functionReceived: expectApiKeyed },
+  },
+  {
+    // The HTTP front takes the last entry from a trusted proxy as the client's address: the proxy
+    // must append the peer it saw (Envoy: use_remote_address), or the client picks it.
+    name: 'the client\'s address is the last x-forwarded-for entry the function receives (the sidecar\'s sourceIp)',
+    doors: HTTP_FRONT_DOORS,
+    request: { method: 'GET', path: '/aws?name=APISIX', headers: { 'x-forwarded-for': SPOOFED_CLIENT_ADDRESS } },
+    expect: { status: 200, functionReceived: (r) => expect(forwardedFor(r)).toEqual([SPOOFED_CLIENT_ADDRESS, '127.0.0.1']) },
+    differs: {
+      envoy_upstream: {
+        reason:
+          'Envoy with use_remote_address appends a loopback peer as this host\'s own (non-loopback) address, not 127.0.0.1 ' +
+          '(source/common/http/conn_manager_utility.cc): a client on the same host is reported as the host',
+        expect: {
+          status: 200,
+          functionReceived: (r) => {
+            const [spoofed, appended, ...rest] = forwardedFor(r);
+            expect({ spoofed, rest }).toEqual({ spoofed: SPOOFED_CLIENT_ADDRESS, rest: [] });
+            expect(hostAddresses()).toContain(appended);
+          },
+        },
+      },
+    },
   },
   {
     name: 'timeout: 500 route, function takes 2000 ms → 504 JSON',
@@ -454,8 +507,8 @@ export const SCENARIOS: readonly Scenario[] = [
     },
   },
   {
-    name: 'nginx X-Lambda-Route example (location /named/ → route "1")',
-    doors: ['nginx'],
+    name: 'named-route example (nginx location /named/, Envoy route /named/ → x-lambda-route "1")',
+    doors: HTTP_FRONT_DOORS,
     request: { method: 'GET', path: '/named/anything?name=Named' },
     expect: {
       status: 200,
@@ -468,8 +521,8 @@ export const SCENARIOS: readonly Scenario[] = [
     },
   },
   {
-    name: '/healthz on the sidecar HTTP listener, through nginx → 200',
-    doors: ['nginx'],
+    name: '/healthz on the sidecar HTTP listener, through the proxy → 200',
+    doors: HTTP_FRONT_DOORS,
     request: { method: 'GET', path: '/healthz' },
     expect: { status: 200, headers: { 'content-type': 'application/json' }, bodyJson: { status: 'ok' }, functionNotCalled: true },
   },

@@ -558,24 +558,29 @@ export interface EnvoyPorts {
   readonly sidecarGrpc: number;
   /** Where requests no route takes go (Envoy's own upstream). */
   readonly defaultUpstream: number;
+  /** The sidecar's HTTP front, for envoy/envoy-upstream.yaml (which has no gRPC cluster). */
+  readonly sidecarHttp?: number;
 }
 
-/** A free listener and admin port for an Envoy in front of `sidecarGrpc`, with its default upstream. */
-export async function freeEnvoyPorts(sidecarGrpc: number, defaultUpstream: number): Promise<EnvoyPorts> {
-  return { listener: await freePort(), admin: await freePort(), sidecarGrpc, defaultUpstream };
+/** A free listener and admin port for an Envoy in front of `sidecarGrpc` (or `sidecarHttp`), with its default upstream. */
+export async function freeEnvoyPorts(sidecarGrpc: number, defaultUpstream: number, sidecarHttp?: number): Promise<EnvoyPorts> {
+  return { listener: await freePort(), admin: await freePort(), sidecarGrpc, defaultUpstream, ...(sidecarHttp === undefined ? {} : { sidecarHttp }) };
 }
 
 /**
  * A checked-in Envoy config with the given ports: the literal `port_value: 10000` (listener),
- * `9901` (admin), `50051` (sidecar gRPC), `8081` (default upstream), and `0.0.0.0` becomes
- * `127.0.0.1`. `extra` holds further literal replacements.
+ * `9901` (admin), `50051` (sidecar gRPC, required unless `ports.sidecarHttp` is given),
+ * `8080` (sidecar HTTP front, required when `ports.sidecarHttp` is given), `8081` (default
+ * upstream), and `0.0.0.0` becomes `127.0.0.1`. `extra` holds further literal replacements.
  */
 export function renderEnvoyConfigText(templatePath: string, ports: EnvoyPorts, extra: Record<string, string> = {}): string {
   let text = fs.readFileSync(path.resolve(REPO_ROOT, templatePath), 'utf8');
-  const portValues: Array<[number, number, boolean]> = [
+  const httpDoor = ports.sidecarHttp !== undefined;
+  const portValues: Array<[number, number | undefined, boolean]> = [
     [10000, ports.listener, true],
     [9901, ports.admin, true],
-    [50051, ports.sidecarGrpc, true],
+    [50051, ports.sidecarGrpc, !httpDoor],
+    [8080, ports.sidecarHttp, httpDoor],
     [8081, ports.defaultUpstream, false],
   ];
   for (const [from, to, required] of portValues) {
@@ -583,11 +588,27 @@ export function renderEnvoyConfigText(templatePath: string, ports: EnvoyPorts, e
     if (required && !pattern.test(text)) {
       throw new Error(`${templatePath} has no "port_value: ${from}" to replace`);
     }
+    if (to === undefined) {
+      if (pattern.test(text)) throw new Error(`${templatePath} has "port_value: ${from}" but no port was given for it`);
+      continue;
+    }
     text = text.replace(pattern, `port_value:$1${to}`);
   }
   text = text.split('0.0.0.0').join('127.0.0.1');
   for (const [from, to] of Object.entries(extra)) text = text.split(from).join(to);
   return text;
+}
+
+/**
+ * Uncomments the example between `# --- BEGIN <name> ---` and `# --- END <name> ---` markers of a
+ * checked-in config (nginx/aws-lambda.conf, envoy/envoy-upstream.yaml): every `# ` line whose text
+ * starts with `code` loses its `# `; the prose lines stay comments. Throws when there is no block.
+ */
+export function uncommentExampleBlock(text: string, name: string, code: RegExp, file: string): string {
+  const block = new RegExp(`# --- BEGIN ${name} -+\\n([\\s\\S]*?)# --- END ${name}`);
+  if (!block.test(text)) throw new Error(`${file}: expected to find the "${name}" block`);
+  const line = new RegExp(`^(\\s*)# (?=\\s*(?:${code.source}))`, 'gm');
+  return text.replace(block, (b) => b.replace(line, '$1'));
 }
 
 /**
