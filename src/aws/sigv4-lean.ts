@@ -38,6 +38,12 @@ const NEEDS_URI_REENCODING = /[^0-9A-Za-z;,/?:@&=+$\-_.!~*'()#%]/;
 /** Signing keys kept (one per secret, day, region and service); the map is emptied when full. */
 const MAX_CACHED_SIGNING_KEYS = 1000;
 
+const WHITESPACE_RUN = /\s+/g;
+
+function byName(a: readonly [string, string], b: readonly [string, string]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+}
+
 const sha256Hex: (data: string | Buffer) => string = typeof (crypto as { hash?: unknown }).hash === 'function'
   ? (data) => crypto.hash('sha256', data, 'hex')
   : (data) => crypto.createHash('sha256').update(data).digest('hex');
@@ -112,21 +118,25 @@ interface Canonical {
 function canonicalRequestOf(req: SignableRequest, service: string, pathEncoding: PathEncoding): Canonical {
   // First, as aws4 does: an unsignable query is the error a client sees, before any path error.
   const query = signedQuery(req.query, service);
-  // Repeated names joined with `,` in received order, then sorted by name.
-  const values = new Map<string, string>();
+  // Sorted by name (a stable sort keeps a repeated name's values in received order), repeats
+  // joined with `,`; no map or intermediate list beyond the sorted copy.
+  const sorted = req.headers.length === 1 ? req.headers : [...req.headers].sort(byName);
+  let headerBlock = '';
+  let signedHeaders = '';
   let host = false;
-  for (const [name, value] of req.headers) {
+  let contentSha256: string | undefined;
+  for (let i = 0; i < sorted.length; i++) {
+    const name = sorted[i][0];
+    let value = byteStringToText(sorted[i][1]);
+    while (i + 1 < sorted.length && sorted[i + 1][0] === name) value += `,${byteStringToText(sorted[++i][1])}`;
     if (name === 'host') host = true;
-    const text = byteStringToText(value);
-    const prev = values.get(name);
-    values.set(name, prev === undefined ? text : `${prev},${text}`);
+    else if (name === 'x-amz-content-sha256') contentSha256 = value;
+    if (UNSIGNED_HEADERS.has(name)) continue;
+    headerBlock += `${name}:${value.trim().replace(WHITESPACE_RUN, ' ')}\n`;
+    signedHeaders = signedHeaders === '' ? name : `${signedHeaders};${name}`;
   }
   if (!host) throw new Error('SigV4: the headers to sign hold no host');
-  const names = [...values.keys()].filter((n) => !UNSIGNED_HEADERS.has(n)).sort();
-  let headerBlock = '';
-  for (const name of names) headerBlock += `${name}:${(values.get(name) as string).trim().replace(/\s+/g, ' ')}\n`;
-  const signedHeaders = names.join(';');
-  const bodyHash = values.get('x-amz-content-sha256') ?? (req.body === null || req.body.length === 0 ? EMPTY_BODY_SHA256 : sha256Hex(req.body));
+  const bodyHash = contentSha256 ?? (req.body === null || req.body.length === 0 ? EMPTY_BODY_SHA256 : sha256Hex(req.body));
   const path = canonicalPath(pathEncoding === 'raw' ? byteStringToText(req.path) : req.path, service, pathEncoding);
   const canonicalRequest = `${req.method === '' ? 'GET' : req.method}\n${path}\n${query}\n${headerBlock}\n${signedHeaders}\n${bodyHash}`;
   return { canonicalRequest, signedHeaders };
