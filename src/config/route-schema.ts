@@ -9,7 +9,7 @@ import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConfigError } from '../errors';
 // A pure leaf module (it imports only errors): config checks function names with the very parser
 // the Invoke target uses, so the Admin API and --check refuse what a route table build would.
-import { parseFunctionName, resolveLambdaEndpoint } from '../invoke/lambda/function-name';
+import { parseFunctionName, resolveLambdaEndpoint } from './function-name';
 import { FIELD_ALIASES, INVOKE_ONLY_FIELDS, patternReason, PLUGIN_NAME, ROUTE_ID_PATTERN, ROUTE_SCHEMA, type RouteConfig } from './route-json-schema';
 
 export {

@@ -96,7 +96,7 @@ export function logRequest(
 }
 
 /** Codes the request pipeline logs itself, at most once per CAPACITY_LOG_INTERVAL_MS: a front adds no line. */
-const LOGGED_BY_GATEWAY: ReadonlySet<ErrorCode> = new Set([ERROR_CODES.OVERLOADED, ERROR_CODES.RESPONSE_BUDGET]);
+const LOGGED_BY_PIPELINE: ReadonlySet<ErrorCode> = new Set([ERROR_CODES.OVERLOADED, ERROR_CODES.RESPONSE_BUDGET]);
 
 export interface FailureFields {
   readonly requestId: string | undefined;
@@ -113,5 +113,5 @@ export function logRequestFailure(log: Logger, err: SidecarError, fields: Failur
   const line = { ...fields, code: err.code };
   if (err.code === ERROR_CODES.INTERNAL) log.error({ ...line, err: err.cause }, 'internal error');
   else if (err.code === ERROR_CODES.CLIENT_GONE || err.code === ERROR_CODES.CREDENTIALS) log.debug({ ...line, status: err.status }, err.message);
-  else if (!LOGGED_BY_GATEWAY.has(err.code)) log.warn({ ...line, status: err.status }, err.message);
+  else if (!LOGGED_BY_PIPELINE.has(err.code)) log.warn({ ...line, status: err.status }, err.message);
 }

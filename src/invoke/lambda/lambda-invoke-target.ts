@@ -17,7 +17,7 @@ import { dispatch, flatten, type InvokeBounds, mapUpstreamError, NO_BOUNDS, type
 import type { HeaderList, ClientRequest, LambdaResponse } from '../client-request';
 import { acquirePooled, bodySizeError, type DispatcherRegistry, type LambdaTarget } from '../target';
 import { buildInvokePayload, type EventFormat } from './apigw-event';
-import { type LambdaFunctionRef, parseFunctionName, resolveLambdaEndpoint } from './function-name';
+import { type LambdaFunctionRef, parseFunctionName, resolveLambdaEndpoint } from '../../config/function-name';
 import { checkPayloadSize, DEFAULT_FUNCTION_ERROR_STATUS, type InvocationType, interpretInvokeAnswer } from './invoke-answer';
 
 export const DEFAULT_INVOCATION_TYPE: InvocationType = 'RequestResponse';

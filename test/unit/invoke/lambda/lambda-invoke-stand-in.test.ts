@@ -4,7 +4,7 @@
 import { Agent } from 'undici';
 import { amzDate, signSigV4 } from '../../../../src/aws/sigv4';
 import { buildInvokePayload, type EventContext, type EventFormat } from '../../../../src/invoke/lambda/apigw-event';
-import { parseFunctionName } from '../../../../src/invoke/lambda/function-name';
+import { parseFunctionName } from '../../../../src/config/function-name';
 import { type InvocationType, type InvokeOutcome, interpretInvokeAnswer } from '../../../../src/invoke/lambda/invoke-answer';
 import type { HeaderList, ClientRequest } from '../../../../src/invoke/client-request';
 import { type IssuedCredentials, IssuedKeys } from '../../../support/aws/issued-keys';

@@ -5,7 +5,7 @@
  * `arn:aws:lambda:us-west-2:123456789012:function:my-function` (full ARN), each optionally ending
  * in `:<version or alias>`.
  */
-import { ConfigError } from '../../errors';
+import { ConfigError } from '../errors';
 
 /** The Invoke API's path prefix (API version 2015-03-31). */
 export const INVOKE_PATH_PREFIX = '/2015-03-31/functions/';

@@ -1,5 +1,5 @@
 // function_name / qualifier forms (API_Invoke.html FunctionName) and Invoke endpoint resolution.
-import { parseFunctionName, resolveLambdaEndpoint } from '../../../../src/invoke/lambda/function-name';
+import { parseFunctionName, resolveLambdaEndpoint } from '../../../src/config/function-name';
 
 function configError(fn: () => unknown): string {
   try {
