@@ -15,6 +15,8 @@ export interface SidecarBenchOptions {
   readonly nodes: readonly string[];
   /** One entry per --sidecar-args: each is a variant of extra sidecar flags ([] = none). */
   readonly sidecarArgs: ReadonlyArray<readonly string[]>;
+  /** Pin the sidecar and the load tool to different CPUs when the machine allows (--no-pin: never). */
+  readonly pin: boolean;
   readonly keepTemp: boolean;
   readonly help: boolean;
 }
@@ -34,6 +36,8 @@ export const USAGE = `Usage: npm run bench:sidecar -- [options]
   --node <path[,path...]>  run the sidecar on these node binaries, interleaved (default: this node)
   --sidecar-args "<flags>" extra sidecar flags, e.g. "--max-inflight-requests 2000"; give it several times to compare
                            variants (an empty string is the plain sidecar); not ${RESERVED_SIDECAR_FLAGS.join(', ')}
+  --no-pin                 do not pin the sidecar (CPU 0) and the load tool and function (CPU 1) apart:
+                           on a machine shared with other work, pinning keeps the sidecar off a free core
   --keep-temp              keep the temp directory (routes file, gRPC bodies, nginx config and logs)
   --help                   this text
 `;
@@ -54,6 +58,7 @@ export function parseSidecarBenchOptions(argv: readonly string[]): SidecarBenchO
   let durationS: number | undefined;
   let nodes: string[] = [process.execPath];
   const sidecarArgs: string[][] = [];
+  let pin = true;
   let keepTemp = false;
   let help = false;
   const value = (i: number, flag: string): string => {
@@ -85,6 +90,9 @@ export function parseSidecarBenchOptions(argv: readonly string[]): SidecarBenchO
       case '--sidecar-args':
         sidecarArgs.push(splitFlags(value(i++, arg)));
         break;
+      case '--no-pin':
+        pin = false;
+        break;
       case '--keep-temp':
         keepTemp = true;
         break;
@@ -102,6 +110,7 @@ export function parseSidecarBenchOptions(argv: readonly string[]): SidecarBenchO
     durationS: durationS ?? (quick ? QUICK_DURATION_S : DEFAULT_DURATION_S),
     nodes,
     sidecarArgs: sidecarArgs.length === 0 ? [[]] : sidecarArgs,
+    pin,
     keepTemp,
     help,
   };

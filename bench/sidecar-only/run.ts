@@ -199,7 +199,7 @@ function variantName(nodeVer: string, extraArgs: readonly string[], nodes: numbe
 async function runAll(opts: SidecarBenchOptions, tools: Tools): Promise<number> {
   const startedAt = new Date();
   const tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'aws-lambda-sidecar-bench-sidecar-'));
-  const pin = tools.taskset !== undefined && os.cpus().length >= 2;
+  const pin = opts.pin && tools.taskset !== undefined && os.cpus().length >= 2;
   const results: SidecarBenchResults = {
     kind: opts.quick ? 'sidecar-only-quick' : 'sidecar-only',
     startedAt: startedAt.toISOString(),
@@ -217,7 +217,7 @@ async function runAll(opts: SidecarBenchOptions, tools: Tools): Promise<number> 
     },
     pinning: pin
       ? `sidecar on CPU ${SIDECAR_CPU}; load tool and function nginx on CPU ${LOAD_CPU} (taskset)`
-      : `not pinned (${tools.taskset === undefined ? 'no taskset' : 'one CPU'}): the load tool shares the sidecar's cores`,
+      : `not pinned (${!opts.pin ? '--no-pin' : tools.taskset === undefined ? 'no taskset' : 'one CPU'}): the load tool shares the sidecar's cores`,
     variants: [],
     runs: [],
   };

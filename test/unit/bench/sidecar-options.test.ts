@@ -3,7 +3,8 @@
 import { parseSidecarBenchOptions } from '../../../bench/sidecar-only/options';
 
 it('defaults to one variant on this node, 3 rounds of 10 s; --quick to 1 round of 2 s', () => {
-  expect(parseSidecarBenchOptions([])).toMatchObject({ nodes: [process.execPath], sidecarArgs: [[]], rounds: 3, durationS: 10, quick: false });
+  expect(parseSidecarBenchOptions([])).toMatchObject({ nodes: [process.execPath], sidecarArgs: [[]], rounds: 3, durationS: 10, quick: false, pin: true });
+  expect(parseSidecarBenchOptions(['--no-pin']).pin).toBe(false);
   expect(parseSidecarBenchOptions(['--quick'])).toMatchObject({ rounds: 1, durationS: 2, quick: true });
 });
 
