@@ -5,9 +5,15 @@
  * is inside the message and grpc-status), so each run is checked against the delta of this counter.
  */
 import { METRICS_PATH, METRICS_PREFIX } from '../../src/observability/metrics';
+import { sleep } from '../../test/e2e/support/processes';
 import { httpRequest } from '../http-request';
 
 const REQUESTS_TOTAL = `${METRICS_PREFIX}requests_total`;
+const INFLIGHT = `${METRICS_PREFIX}inflight_requests`;
+/** Between two reads of /metrics while waiting for the sidecar to finish what a load tool left. */
+const SETTLE_INTERVAL_MS = 250;
+/** The longest wait for that (a sidecar starved of CPU may hold seconds of queued requests). */
+const SETTLE_MAX_MS = 15_000;
 /** A request whose client left before the answer: the load tool stopping at the end of its run. */
 export const CLIENT_GONE_CODE = 'ERR_CLIENT_GONE';
 
@@ -64,10 +70,37 @@ export function requestDelta(before: RequestCounts, after: RequestCounts): Reque
   return { ok, clientGone, failed, failures };
 }
 
-export async function readRequestCounts(httpPort: number, door: string): Promise<RequestCounts> {
+/** The `inflight_requests` gauge: function calls not yet settled (undefined when absent). */
+export function parseInflight(exposition: string): number | undefined {
+  const m = new RegExp(`^${INFLIGHT} (\\S+)$`, 'm').exec(exposition);
+  return m === null ? undefined : Number(m[1]);
+}
+
+function sameCounts(a: RequestCounts, b: RequestCounts): boolean {
+  return a.size === b.size && [...a].every(([key, n]) => b.get(key) === n);
+}
+
+async function scrape(httpPort: number): Promise<string> {
   const res = await httpRequest(httpPort, METRICS_PATH);
   if (res.status !== 200) throw new Error(`GET ${METRICS_PATH} on the sidecar answered ${res.status}`);
-  return parseRequestCounts(res.body.toString('utf8'), door);
+  return res.body.toString('utf8');
+}
+
+/**
+ * The door's counts once the sidecar is done with what the last load left (requests a stopped
+ * tool abandoned are still answered or cut): no function call in flight and the counts unchanged
+ * over SETTLE_INTERVAL_MS, waiting at most SETTLE_MAX_MS.
+ */
+export async function settledRequestCounts(httpPort: number, door: string): Promise<RequestCounts> {
+  let last = parseRequestCounts(await scrape(httpPort), door);
+  for (const deadline = Date.now() + SETTLE_MAX_MS; Date.now() < deadline; ) {
+    await sleep(SETTLE_INTERVAL_MS);
+    const text = await scrape(httpPort);
+    const now = parseRequestCounts(text, door);
+    if (sameCounts(last, now) && parseInflight(text) === 0) return now;
+    last = now;
+  }
+  return last;
 }
 
 /**

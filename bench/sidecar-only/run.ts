@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { METHOD_PATHS } from '../../src/fronts/grpc-definitions';
-import { findBinary, freePort, sleep, stopEverything } from '../../test/e2e/support/processes';
+import { findBinary, freePort, stopEverything } from '../../test/e2e/support/processes';
 import { linkBuildProtos } from '../build-protos';
 import { runH2load, h2loadCommandLine } from '../load-h2load';
 import { runWrk, wrkCommandLine } from '../load-wrk';
@@ -23,7 +23,7 @@ import { PAYLOADS } from '../results';
 import { startBenchSidecar, type BenchSidecar } from '../sidecar';
 import { versionLine } from '../tools';
 import { EXT_PROC_PATHS, writeExtProcBodies } from './grpc-body';
-import { countMismatch, readRequestCounts, requestDelta } from './metrics-delta';
+import { countMismatch, requestDelta, settledRequestCounts } from './metrics-delta';
 import { parseSidecarBenchOptions, USAGE, type SidecarBenchOptions } from './options';
 import { cellTable, renderSidecarResults } from './report';
 import { LOADS, sidecarCells, type LoadDef, type SidecarBenchResults, type SidecarRun } from './results';
@@ -31,8 +31,6 @@ import { extProcProblem, httpFrontProblem } from './verify-once';
 
 const WARMUP_S = 2;
 const QUICK_WARMUP_S = 1;
-/** After a load tool stops: the requests it left in flight get answered (or abandoned) before /metrics is read. */
-const SETTLE_MS = 300;
 const WRK_TIMEOUT_S = 10;
 /** The fewest requests of an h2load -n run, whatever the warm-up's rate. */
 const MIN_FIXED_REQUESTS = 1_000;
@@ -145,13 +143,11 @@ async function measureCell(ctx: Context, variant: Variant, load: LoadDef, payloa
   if (problem !== undefined) throw new Error(`check before ${load.id} ${payload} on ${variant.name}: ${problem}`);
 
   const warm = await loadRun(ctx, variant, load, payload, ctx.warmupS, undefined);
-  await sleep(SETTLE_MS);
-  const before = await readRequestCounts(sidecar.httpPort, load.door);
+  const before = await settledRequestCounts(sidecar.httpPort, load.door);
   const fixed = load.tool === 'h2load' ? Math.max(MIN_FIXED_REQUESTS, Math.round(warm.result.rps * ctx.opts.durationS)) : undefined;
   const { result, usage, command } = await loadRun(ctx, variant, load, payload, ctx.opts.durationS, fixed);
-  await sleep(SETTLE_MS);
   assertRunning(ctx, variant);
-  const delta = requestDelta(before, await readRequestCounts(sidecar.httpPort, load.door));
+  const delta = requestDelta(before, await settledRequestCounts(sidecar.httpPort, load.door));
 
   const completed = result.requests - result.errors.non2xx;
   const slack = load.tool === 'wrk' ? load.connections : 0;

@@ -1,6 +1,6 @@
 // bench:sidecar trusts the sidecar's own request counter over the load tool's 2xx count; these are
 // the rules that turn two /metrics scrapes into "passed" or "failed" (bench/sidecar-only/metrics-delta.ts).
-import { countMismatch, parseRequestCounts, requestDelta } from '../../../bench/sidecar-only/metrics-delta';
+import { countMismatch, parseInflight, parseRequestCounts, requestDelta } from '../../../bench/sidecar-only/metrics-delta';
 
 function exposition(lines: ReadonlyArray<[door: string, status: string, code: string, value: number]>): string {
   return [
@@ -31,4 +31,10 @@ it('passes only when the sidecar answered exactly what the tool completed (plus 
   expect(countMismatch(ok, 989, 10)).toMatch(/allowed: up to 10 more/);
   expect(countMismatch({ ...ok, clientGone: 11 }, 1000, 10)).toMatch(/11 request\(s\) abandoned/);
   expect(countMismatch({ ok: 1000, clientGone: 0, failed: 1, failures: ['500/ERR_UPSTREAM_RESET 1'] }, 1000, 0)).toMatch(/with an error: 500\/ERR_UPSTREAM_RESET 1/);
+});
+
+it('reads the in-flight gauge the settle wait needs at 0 (absent: undefined, never settled)', () => {
+  const text = ['# TYPE aws_lambda_sidecar_inflight_requests gauge', 'aws_lambda_sidecar_inflight_requests 3', 'aws_lambda_sidecar_inflight_requests_x 0'].join('\n');
+  expect(parseInflight(text)).toBe(3);
+  expect(parseInflight(exposition([]))).toBeUndefined();
 });
