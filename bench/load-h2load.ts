@@ -11,10 +11,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { LatencyMs, LoadResult } from './results';
-import { runBounded } from './processes';
+import { pinned, runBounded } from './processes';
 import { round } from './proc-usage';
 
 const H2LOAD_OVERRUN_MS = 30_000;
+const FIXED_COUNT_TIME_FACTOR = 3;
 
 export interface H2loadRun {
   readonly url: string;
@@ -28,14 +29,21 @@ export interface H2loadRun {
   readonly warmupS: number;
   readonly bodyFile: string | undefined;
   readonly logFile: string;
+  /** Request headers sent with the body (default: JSON's content-type). */
+  readonly headers?: readonly string[];
+  /** A fixed number of requests (-n: h2load waits for every answer) instead of -D durationS; durationS is then the expected length. */
+  readonly requests?: number;
+  /** Run h2load on these CPUs only (taskset -c). */
+  readonly cpus?: string;
 }
 
 export function h2loadArgs(run: H2loadRun): string[] {
-  const args = [`-c${run.clients}`, `-m${run.streams}`, '-t1', `-D${run.durationS}`];
+  const args = [`-c${run.clients}`, `-m${run.streams}`, '-t1', run.requests === undefined ? `-D${run.durationS}` : `-n${run.requests}`];
   if (run.warmupS > 0) args.push(`--warm-up-time=${run.warmupS}`);
   if (run.http1) args.push('--h1');
   if (run.totalRps !== undefined) args.push(`--rps=${round(run.totalRps / run.clients, 4)}`);
-  if (run.bodyFile !== undefined) args.push('-d', run.bodyFile, '-H', 'content-type: application/json');
+  if (run.bodyFile !== undefined) args.push('-d', run.bodyFile);
+  for (const header of run.headers ?? (run.bodyFile === undefined ? [] : ['content-type: application/json'])) args.push('-H', header);
   args.push(`--log-file=${run.logFile}`, run.url);
   return args;
 }
@@ -73,8 +81,18 @@ function count(text: string, pattern: RegExp): number {
   return m === null ? 0 : Number(m[1]);
 }
 
+/** h2load's "finished in 10.02s, ..." (or "850.5ms"), in seconds. */
+export function finishedInS(text: string): number {
+  const m = /finished in ([\d.]+)(ms|s),/.exec(text);
+  if (m === null) throw new Error(`h2load printed no "finished in" line:\n${text}`);
+  return Number(m[1]) / (m[2] === 'ms' ? 1000 : 1);
+}
+
 export async function runH2load(h2loadBin: string, run: H2loadRun, onStarted?: (pid: number) => void): Promise<LoadResult> {
-  const started = runBounded('h2load', h2loadBin, h2loadArgs(run), (run.durationS + run.warmupS) * 1000 + H2LOAD_OVERRUN_MS);
+  // A fixed count may take longer than expected on a slow moment: give it room.
+  const expectedS = run.requests === undefined ? run.durationS : run.durationS * FIXED_COUNT_TIME_FACTOR;
+  const [cmd, args] = pinned(h2loadBin, h2loadArgs(run), run.cpus);
+  const started = runBounded('h2load', cmd, args, (expectedS + run.warmupS) * 1000 + H2LOAD_OVERRUN_MS);
   onStarted?.(started.pid);
   const out = await started.done;
   try {
@@ -93,12 +111,13 @@ export async function runH2load(h2loadBin: string, run: H2loadRun, onStarted?: (
     const non2xx = s3xx + s4xx + s5xx;
     const socket = errored + timeout;
     const { latencyMs } = latencyFromLog(run.logFile);
+    const durationS = run.requests === undefined ? run.durationS : finishedInS(text);
     return {
       tool: 'h2load',
       requests: done,
-      durationS: run.durationS,
+      durationS,
       // Only 2xx answers count (h2load's own req/s counts every finished request).
-      rps: round(Math.max(0, succeeded - s3xx) / run.durationS, 1),
+      rps: round(Math.max(0, succeeded - s3xx) / durationS, 1),
       latencyMs,
       // h2load counts 4xx/5xx and broken streams as "failed"; take whichever view is larger.
       errors: {

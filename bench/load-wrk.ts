@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import type { LoadResult } from './results';
 import { REPO_ROOT } from '../test/e2e/support/processes';
-import { runBounded } from './processes';
+import { pinned, runBounded } from './processes';
 import { round } from './proc-usage';
 
 export const WRK_SCRIPT = path.join(REPO_ROOT, 'bench', 'wrk', 'report.lua');
@@ -22,6 +22,8 @@ export interface WrkRun {
   readonly timeoutS: number;
   /** POST this file (the 64 KiB payload); GET when undefined. */
   readonly bodyFile: string | undefined;
+  /** Run wrk on these CPUs only (taskset -c). */
+  readonly cpus?: string;
 }
 
 interface WrkJson {
@@ -52,7 +54,8 @@ export function wrkCommandLine(wrkBin: string, run: WrkRun): string {
 /** Starts wrk; `onStarted` gets its pid (to watch its CPU). Rejects when wrk fails or prints no result. */
 export async function runWrk(wrkBin: string, run: WrkRun, onStarted?: (pid: number) => void): Promise<LoadResult> {
   const env: NodeJS.ProcessEnv = { ...process.env, BENCH_BODY_FILE: run.bodyFile ?? '' };
-  const started = runBounded('wrk', wrkBin, wrkArgs(run), run.durationS * 1000 + WRK_OVERRUN_MS, { env });
+  const [cmd, args] = pinned(wrkBin, wrkArgs(run), run.cpus);
+  const started = runBounded('wrk', cmd, args, run.durationS * 1000 + WRK_OVERRUN_MS, { env });
   onStarted?.(started.pid);
   const out = await started.done;
   if (out.timedOut) throw new Error(`wrk did not finish in time (${wrkCommandLine(wrkBin, run)})\n${out.output}`);

@@ -89,7 +89,7 @@ function childrenOf(pid: number): number[] {
 }
 
 /** A process and, recursively, its children (nginx master + workers). */
-function processTree(pid: number): number[] {
+export function processTree(pid: number): number[] {
   const out = [pid];
   for (let i = 0; i < out.length && out.length < 64; i++) out.push(...childrenOf(out[i]));
   return out;

@@ -22,6 +22,14 @@ export interface BoundedRun {
   readonly done: Promise<{ code: number | null; output: string; timedOut: boolean }>;
 }
 
+/**
+ * `cmd args` run on the given CPUs only (`taskset -c <cpus>`, which execs it: same pid), or as it
+ * is when `cpus` is undefined. Keeps a load generator off the core the measured process runs on.
+ */
+export function pinned(cmd: string, args: readonly string[], cpus: string | undefined): [string, string[]] {
+  return cpus === undefined ? [cmd, [...args]] : ['taskset', ['-c', cpus, cmd, ...args]];
+}
+
 /** Starts a command that must end by itself within timeoutMs (else it is killed). */
 export function runBounded(name: string, cmd: string, args: readonly string[], timeoutMs: number, opts: SpawnOptions = {}): BoundedRun {
   const proc = spawnBench(name, cmd, args, opts);

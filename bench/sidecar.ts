@@ -56,16 +56,24 @@ function portOf(address: string): number {
   return Number(address.slice(address.lastIndexOf(':') + 1));
 }
 
-export async function startBenchSidecar(name: string, dir: string, functionPort: number, grpcPort: number, httpPort: number): Promise<BenchSidecar> {
+/** How to run the sidecar, when not like the main bench: another node binary, more flags. */
+export interface SidecarVariant {
+  readonly node?: string;
+  readonly extraArgs?: readonly string[];
+}
+
+export async function startBenchSidecar(name: string, dir: string, functionPort: number, grpcPort: number, httpPort: number, variant: SidecarVariant = {}): Promise<BenchSidecar> {
   const routesFile = path.join(dir, `${name}-routes.yaml`);
   fs.writeFileSync(routesFile, benchRoutesYaml(functionPort));
 
   let warnings = 0;
   let errors = 0;
   const firstProblems: string[] = [];
-  const sidecar = await startSidecar(['--config', routesFile, '--grpc-listen', `127.0.0.1:${grpcPort}`, '--http-listen', `127.0.0.1:${httpPort}`], {
+  const args = ['--config', routesFile, '--grpc-listen', `127.0.0.1:${grpcPort}`, '--http-listen', `127.0.0.1:${httpPort}`, ...(variant.extraArgs ?? [])];
+  const sidecar = await startSidecar(args, {
     ...BENCH_SPAWN,
     name,
+    node: variant.node,
     onLogLine: (line, text) => {
       const level = typeof line.level === 'number' ? line.level : 0;
       if (level < PINO_WARN) return;

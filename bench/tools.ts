@@ -35,7 +35,7 @@ export function missingToolsMessage(missing: readonly ToolName[]): string {
 }
 
 /** First match in a version command's stdout + stderr (nginx -v prints to stderr, wrk -v exits 1). */
-function versionLine(cmd: string, args: readonly string[], pattern: RegExp): string {
+export function versionLine(cmd: string, args: readonly string[], pattern: RegExp): string {
   const res = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
   const m = pattern.exec(`${res.stdout ?? ''}\n${res.stderr ?? ''}`);
   return m === null ? 'unknown' : m[0].trim();

@@ -480,6 +480,8 @@ export interface SidecarOptions extends Omit<SpawnOptions, 'onStdoutLine'> {
   /** The process's name in messages (default "sidecar"). */
   readonly name?: string;
   readonly readyTimeoutMs?: number;
+  /** The node binary to run it on (default: the one running this process); the bench compares Node versions. */
+  readonly node?: string;
   /** Each JSON log line, parsed, with its text. */
   readonly onLogLine?: (line: Record<string, unknown>, text: string) => void;
 }
@@ -495,7 +497,7 @@ export async function startSidecar(args: readonly string[], opts: SidecarOptions
   const logLines: Array<Record<string, unknown>> = [];
   let onListening: ((line: Record<string, unknown>) => void) | undefined;
 
-  const proc = spawnManaged(name, process.execPath, [...cliNodeFlags(cli), cli, ...args], {
+  const proc = spawnManaged(name, opts.node ?? process.execPath, [...cliNodeFlags(cli), cli, ...args], {
     ...opts,
     env: { ...process.env, ...opts.env },
     cwd: REPO_ROOT,

@@ -1,0 +1,117 @@
+/**
+ * `npm run bench:sidecar -- [--quick] [--rounds n] [--duration s] [--node a,b] [--sidecar-args "..."]`.
+ */
+export const DEFAULT_ROUNDS = 3;
+export const DEFAULT_DURATION_S = 10;
+const QUICK_DURATION_S = 2;
+const MAX_ROUNDS = 20;
+const MAX_DURATION_S = 600;
+
+export interface SidecarBenchOptions {
+  readonly quick: boolean;
+  readonly rounds: number;
+  readonly durationS: number;
+  /** Node binaries to run the sidecar on (default: the one running the bench). */
+  readonly nodes: readonly string[];
+  /** One entry per --sidecar-args: each is a variant of extra sidecar flags ([] = none). */
+  readonly sidecarArgs: ReadonlyArray<readonly string[]>;
+  /** Pin the sidecar and the load tool to different CPUs when the machine allows (--no-pin: never). */
+  readonly pin: boolean;
+  readonly keepTemp: boolean;
+  readonly help: boolean;
+}
+
+/**
+ * Sidecar flags the bench sets itself or relies on: its routes file and listeners, the info-level
+ * "listening" line it reads the ports from, and the metrics every run is checked against.
+ */
+const RESERVED_SIDECAR_FLAGS = ['--config', '--store', '--grpc-listen', '--http-listen', '--log-level', '--metrics'] as const;
+
+export const USAGE = `Usage: npm run bench:sidecar -- [options]
+
+  (no option)              ${DEFAULT_ROUNDS} rounds x ${DEFAULT_DURATION_S} s per load, interleaved; rewrites bench/SIDECAR-RESULTS.md
+  --quick                  1 round x ${QUICK_DURATION_S} s: a smoke check; results JSON only
+  --rounds <n>             rounds (1-${MAX_ROUNDS}); the median over rounds is reported
+  --duration <s>           seconds per measured run (1-${MAX_DURATION_S})
+  --node <path[,path...]>  run the sidecar on these node binaries, interleaved (default: this node)
+  --sidecar-args "<flags>" extra sidecar flags, e.g. "--max-inflight-requests 2000"; give it several times to compare
+                           variants (an empty string is the plain sidecar); not ${RESERVED_SIDECAR_FLAGS.join(', ')}
+  --no-pin                 do not pin the sidecar (CPU 0) and the load tool and function (CPU 1) apart:
+                           on a machine shared with other work, pinning keeps the sidecar off a free core
+  --keep-temp              keep the temp directory (routes file, gRPC bodies, nginx config and logs)
+  --help                   this text
+`;
+
+/** Splits a flag string on whitespace; quotes are not interpreted (no sidecar flag value needs a space). */
+function splitFlags(text: string): string[] {
+  const flags = text.split(/\s+/).filter((s) => s !== '');
+  const reserved = flags.find((f) => RESERVED_SIDECAR_FLAGS.some((r) => f === r || f.startsWith(`${r}=`)));
+  if (reserved !== undefined) {
+    throw new Error(`--sidecar-args: ${reserved} is set by the bench (${RESERVED_SIDECAR_FLAGS.join(', ')}: the routes, the listeners and their "listening" log line, the /metrics every run is checked against)`);
+  }
+  return flags;
+}
+
+export function parseSidecarBenchOptions(argv: readonly string[]): SidecarBenchOptions {
+  let quick = false;
+  let rounds: number | undefined;
+  let durationS: number | undefined;
+  let nodes: string[] = [process.execPath];
+  const sidecarArgs: string[][] = [];
+  let pin = true;
+  let keepTemp = false;
+  let help = false;
+  const value = (i: number, flag: string): string => {
+    const v = argv[i + 1];
+    if (v === undefined || (v.startsWith('--') && flag !== '--sidecar-args')) throw new Error(`${flag} needs a value`);
+    return v;
+  };
+  const wholeNumber = (text: string, flag: string, max: number): number => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`${flag}: a whole number from 1 to ${max}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    switch (arg) {
+      case '--quick':
+        quick = true;
+        break;
+      case '--rounds':
+        rounds = wholeNumber(value(i++, arg), arg, MAX_ROUNDS);
+        break;
+      case '--duration':
+        durationS = wholeNumber(value(i++, arg), arg, MAX_DURATION_S);
+        break;
+      case '--node':
+        nodes = value(i++, arg).split(',').map((s) => s.trim()).filter((s) => s !== '');
+        if (nodes.length === 0) throw new Error('--node: one or more node binaries, comma-separated');
+        break;
+      case '--sidecar-args':
+        sidecarArgs.push(splitFlags(value(i++, arg)));
+        break;
+      case '--no-pin':
+        pin = false;
+        break;
+      case '--keep-temp':
+        keepTemp = true;
+        break;
+      case '--help':
+      case '-h':
+        help = true;
+        break;
+      default:
+        throw new Error(`unknown argument "${arg}"`);
+    }
+  }
+  return {
+    quick,
+    rounds: rounds ?? (quick ? 1 : DEFAULT_ROUNDS),
+    durationS: durationS ?? (quick ? QUICK_DURATION_S : DEFAULT_DURATION_S),
+    nodes,
+    sidecarArgs: sidecarArgs.length === 0 ? [[]] : sidecarArgs,
+    pin,
+    keepTemp,
+    help,
+  };
+}
