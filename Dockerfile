@@ -66,4 +66,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "const a = process.env.SIDECAR_HTTP_LISTEN || ':8080'; fetch('http://127.0.0.1:' + a.slice(a.lastIndexOf(':') + 1) + '/healthz').then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))"]
 # The V8 heap flags of dist/cli.js's shebang (src/cli-node-flags.ts; the test keeps them equal).
 # Node is PID 1 and handles SIGTERM itself: it drains, then exits 0.
-ENTRYPOINT ["node", "--max-semi-space-size=2", "--max-old-space-size=256", "/app/dist/cli.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=4", "--max-old-space-size=256", "/app/dist/cli.js"]

@@ -8,7 +8,8 @@ const N = 20000, C = 16;
   const routes = path.join(require('node:os').tmpdir(), `observability-cost-routes-${process.pid}.json`);
   fs.writeFileSync(routes, JSON.stringify({ routes: [{ id: 'bench', uri: '/bench', plugins: { 'aws-lambda': { function_uri: `http://127.0.0.1:${up.address().port}/x`, authorization: { apikey: 'k' } } } }] }));
   const cli = path.join(repo, 'dist/cli.js');
-  const sc = spawn(process.execPath, ['--max-semi-space-size=2', '--max-old-space-size=256', cli, '--config', routes, '--grpc-listen', 'off', '--http-listen', '127.0.0.1:0', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const { cliNodeFlags } = require(path.join(repo, 'dist/cli-node-flags.js')); // the shebang's Node flags
+  const sc = spawn(process.execPath, [...cliNodeFlags(cli), cli, '--config', routes, '--grpc-listen', 'off', '--http-listen', '127.0.0.1:0', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise((res) => { let buf = ''; sc.stdout.on('data', (d) => { buf += d; const m = /"httpAddress":"[^"]*:(\d+)"/.exec(buf); if (m) res(Number(m[1])); }); });
   sc.stdout.resume();
   const agent = new http.Agent({ keepAlive: true, maxSockets: C });

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2 --max-old-space-size=256
+#!/usr/bin/env -S node --max-semi-space-size=4 --max-old-space-size=256
 /**
  * `aws-lambda-sidecar --config routes.yaml [--grpc-listen host:port] [--http-listen host:port]`
  * `aws-lambda-sidecar --check --config routes.yaml` (or `--store ...`): validate and exit.

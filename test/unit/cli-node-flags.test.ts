@@ -13,7 +13,7 @@ describe('cliNodeFlags', () => {
   };
 
   it('reads the V8 flags of the sidecar\'s own shebang (src/cli.ts)', () => {
-    expect(cliNodeFlags(path.resolve(__dirname, '../../src/cli.ts'))).toEqual(['--max-semi-space-size=2', '--max-old-space-size=256']);
+    expect(cliNodeFlags(path.resolve(__dirname, '../../src/cli.ts'))).toEqual(['--max-semi-space-size=4', '--max-old-space-size=256']);
   });
 
   it('gives no flags for a plain node shebang or none', () => {
