@@ -372,6 +372,33 @@ describe('hand-computed encodings', () => {
     expect(Process.responseSerialize(named).toString('hex')).toBe(immediateHex);
   });
 
+  it('the direct encoders give the bytes proto-loader\'s own serializers (fromObject, then encode) give', () => {
+    const pkg = protoLoader.loadSync([...PROTO_FILES], { ...PROTO_LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
+    const method = (service: string, name: string) => (pkg[service] as protoLoader.ServiceDefinition)[name];
+    const reference = { process: method('envoy.service.ext_proc.v3.ExternalProcessor', 'Process'), check: method('envoy.service.auth.v3.Authorization', 'Check') };
+    const defs = loadGrpcDefinitions();
+    const processing: ProcessingResponse[] = [
+      immediate,
+      { request_headers: { response: {} } },
+      { request_body: { response: {} } },
+      { response_headers: { response: {} } },
+      { request_trailers: {} },
+      { immediate_response: { status: { code: 503 }, headers: { set_headers: [{ header: { key: 'retry-after', raw_value: Buffer.from('1') }, append: { value: false } }] }, body: Buffer.alloc(0), details: 'lambda_sidecar_err_overloaded' } },
+      { immediate_response: { status: { code: 200 }, headers: { set_headers: [] }, body: Buffer.from([0, 255, 1]), details: '' } },
+    ];
+    for (const msg of processing) {
+      expect(defs.externalProcessor.Process.responseSerialize(msg).toString('hex')).toBe(reference.process.responseSerialize(msg).toString('hex'));
+    }
+    const checks: CheckResponse[] = [
+      { status: { code: 7, message: 'no' }, denied_response: { status: { code: 404 }, headers: [{ header: { key: 'content-type', value: 'application/json' }, append: { value: true } }], body: '{"message":"x"}' } },
+      { status: {}, ok_response: { headers_to_remove: ['authorization'] }, dynamic_metadata: { fields: { a: { boolValue: true }, b: { stringValue: 's' } } } },
+    ];
+    for (const msg of checks) {
+      expect(defs.authorization.Check.responseSerialize(msg).toString('hex')).toBe(reference.check.responseSerialize(msg).toString('hex'));
+    }
+    expect(Buffer.isBuffer(defs.externalProcessor.Process.responseSerialize(immediate))).toBe(true);
+  });
+
   it('HeadersResponse CONTINUE with no mutation encodes as an empty CommonResponse', () => {
     const { Process } = loadGrpcDefinitions().externalProcessor;
     // request_headers = 1, LEN 2 { HeadersResponse.response = 1, LEN 0 }
