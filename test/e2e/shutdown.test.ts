@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { cliNodeFlags } from '../../src/cli-node-flags';
-import { freePort, REPO_ROOT, sleep, waitFor } from './support/processes';
+import { freePort, REPO_ROOT, requireBinary, sleep, waitFor } from './support/processes';
 
 const CLI = path.join(REPO_ROOT, 'dist', 'cli.js');
 const DRAIN_TIMEOUT_MS = 1_000;
@@ -95,7 +95,9 @@ describe('the demo (npm start)', () => {
 
   async function demoEnv(): Promise<NodeJS.ProcessEnv> {
     const names = ['DEMO_API_KEY_PORT', 'DEMO_IAM_PORT', 'DEMO_UPSTREAM_PORT', 'DEMO_HTTP_PORT', 'DEMO_GRPC_PORT', 'DEMO_ENVOY_PORT', 'DEMO_ENVOY_ADMIN_PORT'];
-    const env: NodeJS.ProcessEnv = { ...process.env };
+    // The demo starts the `envoy` on PATH: put the suites' Envoy (SIDECAR_TEST_ENVOY under .ci/with) first.
+    const envoyDir = path.dirname(requireBinary('envoy'));
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${envoyDir}${path.delimiter}${process.env.PATH ?? ''}` };
     for (const name of names) env[name] = String(await freePort());
     return env;
   }
