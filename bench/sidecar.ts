@@ -56,9 +56,11 @@ function portOf(address: string): number {
   return Number(address.slice(address.lastIndexOf(':') + 1));
 }
 
-/** How to run the sidecar, when not like the main bench: another node binary, more flags. */
+/** How to run the sidecar, when not like the main bench: another node binary, another build, more flags. */
 export interface SidecarVariant {
   readonly node?: string;
+  /** A checkout (e.g. a git worktree of an earlier commit) whose built dist/cli.js runs instead of ours. */
+  readonly checkout?: string;
   readonly extraArgs?: readonly string[];
 }
 
@@ -74,6 +76,7 @@ export async function startBenchSidecar(name: string, dir: string, functionPort:
     ...BENCH_SPAWN,
     name,
     node: variant.node,
+    checkout: variant.checkout,
     onLogLine: (line, text) => {
       const level = typeof line.level === 'number' ? line.level : 0;
       if (level < PINO_WARN) return;

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:sidecar -- [--quick] [--rounds n] [--duration s] [--node a,b] [--sidecar-args "..."]`.
+ * `npm run bench:sidecar -- [--quick] [--rounds n] [--duration s] [--node a,b] [--checkout dir,dir] [--sidecar-args "..."]`.
  */
 export const DEFAULT_ROUNDS = 3;
 export const DEFAULT_DURATION_S = 10;
@@ -13,6 +13,11 @@ export interface SidecarBenchOptions {
   readonly durationS: number;
   /** Node binaries to run the sidecar on (default: the one running the bench). */
   readonly nodes: readonly string[];
+  /**
+   * Checkouts whose built dist/cli.js to run (undefined: this repository only): an earlier commit's
+   * worktree gives before/after numbers from one interleaved run.
+   */
+  readonly checkouts: readonly string[] | undefined;
   /** One entry per --sidecar-args: each is a variant of extra sidecar flags ([] = none). */
   readonly sidecarArgs: ReadonlyArray<readonly string[]>;
   /** Pin the sidecar and the load tool to different CPUs when the machine allows (--no-pin: never). */
@@ -34,6 +39,8 @@ export const USAGE = `Usage: npm run bench:sidecar -- [options]
   --rounds <n>             rounds (1-${MAX_ROUNDS}); the median over rounds is reported
   --duration <s>           seconds per measured run (1-${MAX_DURATION_S})
   --node <path[,path...]>  run the sidecar on these node binaries, interleaved (default: this node)
+  --checkout <dir[,dir...]> run the sidecar built in these checkouts (their dist/cli.js), interleaved, e.g. a
+                           \`git worktree\` of an earlier commit for before/after numbers (default: this one)
   --sidecar-args "<flags>" extra sidecar flags, e.g. "--max-inflight-requests 2000"; give it several times to compare
                            variants (an empty string is the plain sidecar); not ${RESERVED_SIDECAR_FLAGS.join(', ')}
   --no-pin                 do not pin the sidecar (CPU 0) and the load tool and function (CPU 1) apart:
@@ -57,6 +64,7 @@ export function parseSidecarBenchOptions(argv: readonly string[]): SidecarBenchO
   let rounds: number | undefined;
   let durationS: number | undefined;
   let nodes: string[] = [process.execPath];
+  let checkouts: string[] | undefined;
   const sidecarArgs: string[][] = [];
   let pin = true;
   let keepTemp = false;
@@ -87,6 +95,10 @@ export function parseSidecarBenchOptions(argv: readonly string[]): SidecarBenchO
         nodes = value(i++, arg).split(',').map((s) => s.trim()).filter((s) => s !== '');
         if (nodes.length === 0) throw new Error('--node: one or more node binaries, comma-separated');
         break;
+      case '--checkout':
+        checkouts = value(i++, arg).split(',').map((s) => s.trim()).filter((s) => s !== '');
+        if (checkouts.length === 0) throw new Error('--checkout: one or more checkout folders, comma-separated');
+        break;
       case '--sidecar-args':
         sidecarArgs.push(splitFlags(value(i++, arg)));
         break;
@@ -109,6 +121,7 @@ export function parseSidecarBenchOptions(argv: readonly string[]): SidecarBenchO
     rounds: rounds ?? (quick ? 1 : DEFAULT_ROUNDS),
     durationS: durationS ?? (quick ? QUICK_DURATION_S : DEFAULT_DURATION_S),
     nodes,
+    checkouts,
     sidecarArgs: sidecarArgs.length === 0 ? [[]] : sidecarArgs,
     pin,
     keepTemp,

@@ -62,6 +62,6 @@ ${cellTable(sidecarCells(results.runs))}
 ${failures.length === 0 ? '' : `\n## Failed runs\n\n${failures.map((r) => `- ${r.load} ${r.payload} ${r.variant} round ${r.round}: ${r.failure}`).join('\n')}\n`}
 ## Variants
 
-${results.variants.map((v) => `- **${v.name}**: \`${v.node}\` (${v.nodeVersion})${v.extraArgs.length > 0 ? `, sidecar flags \`${v.extraArgs.join(' ')}\`` : ''}; sidecar log: ${v.sidecarLog?.warnings ?? 0} warning(s), ${v.sidecarLog?.errors ?? 0} error(s)`).join('\n')}
+${results.variants.map((v) => `- **${v.name}**: \`${v.node}\` (${v.nodeVersion})${v.checkout === undefined ? '' : `, \`${v.checkout}/dist/cli.js\``}${v.extraArgs.length > 0 ? `, sidecar flags \`${v.extraArgs.join(' ')}\`` : ''}; sidecar log: ${v.sidecarLog?.warnings ?? 0} warning(s), ${v.sidecarLog?.errors ?? 0} error(s)`).join('\n')}
 `;
 }

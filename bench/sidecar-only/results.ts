@@ -49,6 +49,8 @@ export interface SidecarVariantRecord {
   readonly name: string;
   readonly node: string;
   readonly nodeVersion: string;
+  /** The checkout whose dist/cli.js ran (--checkout); undefined: this repository. */
+  readonly checkout?: string;
   readonly extraArgs: readonly string[];
   /** Filled in when the results are written. */
   sidecarLog?: { warnings: number; errors: number; firstProblems: readonly string[] };

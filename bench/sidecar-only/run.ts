@@ -186,8 +186,18 @@ function describeRun(r: SidecarRun, index: number, total: number): string {
   ].join('  ');
 }
 
-function variantName(nodeVer: string, extraArgs: readonly string[], nodes: number, argSets: number): string {
-  const parts = [nodes > 1 || argSets === 1 ? `node ${nodeVer}` : ''];
+/** A checkout's name in the tables: its commit (git), else its folder. */
+function checkoutLabel(dir: string): string {
+  try {
+    const commit = execFileSync('git', ['--no-optional-locks', '-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return `build ${commit}`;
+  } catch {
+    return `build ${path.basename(dir)}`;
+  }
+}
+
+function variantName(checkout: string | undefined, nodeVer: string, extraArgs: readonly string[], nodes: number, argSets: number): string {
+  const parts = [checkout === undefined ? '' : checkoutLabel(checkout), nodes > 1 || argSets === 1 ? `node ${nodeVer}` : ''];
   if (argSets > 1) parts.push(extraArgs.length === 0 ? '(default flags)' : extraArgs.join(' '));
   return parts.filter((p) => p !== '').join(' ');
 }
@@ -244,15 +254,17 @@ async function runAll(opts: SidecarBenchOptions, tools: Tools): Promise<number> 
     const fnPort = await freePort();
     const fn = await startNginx(tools.nginx, 'function-nginx', tempDir, fnPort, (prefix) => functionNginxConf(prefix, fnPort), FUNCTION_PATHS.small);
     if (pin) pinTree(tools.taskset as string, fn.pid, LOAD_CPU);
-    for (const node of opts.nodes) {
-      const version = nodeVersion(node);
-      for (const extraArgs of opts.sidecarArgs) {
-        const name = variantName(version, extraArgs, opts.nodes.length, opts.sidecarArgs.length);
-        const sidecar = await startBenchSidecar(`sidecar-${variants.length}`, tempDir, fnPort, 0, 0, { node, extraArgs });
-        if (pin) pinTree(tools.taskset as string, sidecar.pid, SIDECAR_CPU);
-        variants.push({ name, sidecar });
-        results.variants.push({ name, node, nodeVersion: version, extraArgs });
-        log(`  variant "${name}": ${node}${extraArgs.length > 0 ? ` ${extraArgs.join(' ')}` : ''} (pid ${sidecar.pid})`);
+    for (const checkout of opts.checkouts?.map((dir) => path.resolve(dir)) ?? [undefined]) {
+      for (const node of opts.nodes) {
+        const version = nodeVersion(node);
+        for (const extraArgs of opts.sidecarArgs) {
+          const name = variantName(checkout, version, extraArgs, opts.nodes.length, opts.sidecarArgs.length);
+          const sidecar = await startBenchSidecar(`sidecar-${variants.length}`, tempDir, fnPort, 0, 0, { node, checkout, extraArgs });
+          if (pin) pinTree(tools.taskset as string, sidecar.pid, SIDECAR_CPU);
+          variants.push({ name, sidecar });
+          results.variants.push({ name, node, nodeVersion: version, checkout, extraArgs });
+          log(`  variant "${name}": ${node}${checkout === undefined ? '' : ` ${checkout}/dist/cli.js`}${extraArgs.length > 0 ? ` ${extraArgs.join(' ')}` : ''} (pid ${sidecar.pid})`);
+        }
       }
     }
     const ctx: Context = { tools, opts, results, fn, tempDir, largeBody, grpcBodies, loadCpus: pin ? LOAD_CPU : undefined, warmupS: results.settings.warmupS };

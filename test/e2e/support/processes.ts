@@ -482,6 +482,8 @@ export interface SidecarOptions extends Omit<SpawnOptions, 'onStdoutLine'> {
   readonly readyTimeoutMs?: number;
   /** The node binary to run it on (default: the one running this process); the bench compares Node versions. */
   readonly node?: string;
+  /** The checkout whose built dist/cli.js to run (default: this repository); the bench compares builds. */
+  readonly checkout?: string;
   /** Each JSON log line, parsed, with its text. */
   readonly onLogLine?: (line: Record<string, unknown>, text: string) => void;
 }
@@ -489,7 +491,7 @@ export interface SidecarOptions extends Omit<SpawnOptions, 'onStdoutLine'> {
 /** Runs `node dist/cli.js ...args` and resolves when it logs `msg: "listening"`. */
 export async function startSidecar(args: readonly string[], opts: SidecarOptions = {}): Promise<SidecarProcess> {
   const name = opts.name ?? 'sidecar';
-  const cli = path.join(REPO_ROOT, 'dist', 'cli.js');
+  const cli = path.join(opts.checkout ?? REPO_ROOT, 'dist', 'cli.js');
   if (!fs.existsSync(cli)) {
     throw new Error(`${cli} is missing: build first (npm run build; npm test, npm run test:e2e and npm run bench do it)`);
   }
@@ -500,7 +502,7 @@ export async function startSidecar(args: readonly string[], opts: SidecarOptions
   const proc = spawnManaged(name, opts.node ?? process.execPath, [...cliNodeFlags(cli), cli, ...args], {
     ...opts,
     env: { ...process.env, ...opts.env },
-    cwd: REPO_ROOT,
+    cwd: opts.checkout ?? REPO_ROOT,
     onStdoutLine: (text) => {
       const line = parseJsonLine(text);
       if (line === undefined) return;

@@ -13,6 +13,13 @@ it('takes comma-separated nodes and one flag set per --sidecar-args, even one st
   expect(opts.nodes).toEqual(['/a/node', '/b/node']);
   expect(opts.sidecarArgs).toEqual([[], ['--max-inflight-requests', '2000']]);
   expect(opts.rounds).toBe(5);
+  expect(opts.checkouts).toBeUndefined();
+});
+
+it('takes comma-separated checkouts to compare builds (an earlier commit\'s worktree: before/after in one run)', () => {
+  expect(parseSidecarBenchOptions(['--checkout', '/work/base, .']).checkouts).toEqual(['/work/base', '.']);
+  expect(() => parseSidecarBenchOptions(['--checkout', ' , '])).toThrow(/--checkout: one or more checkout folders/);
+  expect(() => parseSidecarBenchOptions(['--checkout'])).toThrow(/--checkout needs a value/);
 });
 
 it('refuses flags the bench sets or checks, and bad numbers', () => {
