@@ -23,6 +23,11 @@ export interface ProcessUsage {
   readonly cpuSeconds: number;
   /** Highest VmRSS seen (sum over the process and its children), MB. */
   readonly rssPeakMb: number;
+  /**
+   * RssAnon when VmRSS peaked, MB: the process's own memory (heap, buffers). The rest of VmRSS is
+   * RssFile + RssShmem: pages of the node binary and libraries, shared and reclaimable.
+   */
+  readonly rssAnonAtPeakMb: number;
   /** VmRSS at the end of the window, MB. */
   readonly rssEndMb: number;
   /** VmHWM at the end: the process's peak RSS since it started (main process only), MB. */
@@ -65,7 +70,7 @@ function readTicks(pid: number): number | undefined {
   }
 }
 
-function readStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
+function readStatusKb(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon'): number | undefined {
   try {
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
     const m = new RegExp(`^${field}:\\s*(\\d+)\\s*kB`, 'm').exec(status);
@@ -100,6 +105,7 @@ interface Tracked {
   readonly pids: readonly number[];
   readonly ticksAtStart: number;
   rssPeakKb: number;
+  rssAnonAtPeakKb: number;
   rssLastKb: number;
   /** CPU ticks at the latest sample where every pid was still readable. */
   ticksLast: number;
@@ -116,7 +122,7 @@ export class UsageSampler {
     this.tracked = watched.map((w) => {
       const pids = processTree(w.pid);
       const ticks = sum(pids.map((p) => readTicks(p) ?? 0));
-      return { watched: w, pids, ticksAtStart: ticks, ticksLast: ticks, rssPeakKb: 0, rssLastKb: 0 };
+      return { watched: w, pids, ticksAtStart: ticks, ticksLast: ticks, rssPeakKb: 0, rssAnonAtPeakKb: 0, rssLastKb: 0 };
     });
     this.sample();
     this.timer = setInterval(() => this.sample(), SAMPLE_INTERVAL_MS);
@@ -130,7 +136,10 @@ export class UsageSampler {
       const rss = sum(t.pids.map((p) => readStatusKb(p, 'VmRSS') ?? 0));
       if (rss === 0) continue; // gone (the load generator at its very end)
       t.rssLastKb = rss;
-      if (rss > t.rssPeakKb) t.rssPeakKb = rss;
+      if (rss > t.rssPeakKb) {
+        t.rssPeakKb = rss;
+        t.rssAnonAtPeakKb = sum(t.pids.map((p) => readStatusKb(p, 'RssAnon') ?? 0));
+      }
     }
   }
 
@@ -148,6 +157,7 @@ export class UsageSampler {
         cpuSeconds: round(cpuSeconds, 2),
         cpuPercent: round((cpuSeconds / windowS) * 100, 1),
         rssPeakMb: round(t.rssPeakKb / 1024, 1),
+        rssAnonAtPeakMb: round(t.rssAnonAtPeakKb / 1024, 1),
         rssEndMb: round(t.rssLastKb / 1024, 1),
         hwmMb: round((readStatusKb(t.watched.pid, 'VmHWM') ?? 0) / 1024, 1),
       };

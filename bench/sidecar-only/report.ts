@@ -14,13 +14,13 @@ function row(cells: readonly (string | number)[]): string {
 
 export function cellTable(cells: readonly SidecarCell[]): string {
   const lines = [
-    row(['load', 'payload', 'variant', 'req/s', 'spread', 'sidecar CPU µs/req', 'sidecar % of a core', 'sidecar peak RSS MB', 'load tool % core', 'p50 / p99 ms', 'other load (cores)', 'runs']),
+    row(['load', 'payload', 'variant', 'req/s', 'spread', 'sidecar CPU µs/req', 'sidecar % of a core', 'sidecar peak RSS MB (anonymous)', 'load tool % core', 'p50 / p99 ms', 'other load (cores)', 'runs']),
     row(Array.from({ length: 12 }, () => '---')),
   ];
   for (const c of cells) {
     lines.push(row([
       c.load, c.payload, c.variant, c.rps.toLocaleString('en-US'), `${c.spreadPercent}%`, c.cpuUsPerRequest, c.sidecarCpuPercent,
-      c.sidecarRssPeakMb, c.loadToolCpuPercent, `${c.p50Ms} / ${c.p99Ms}`, c.otherBusyCores,
+      `${c.sidecarRssPeakMb} (${c.sidecarRssAnonMb})`, c.loadToolCpuPercent, `${c.p50Ms} / ${c.p99Ms}`, c.otherBusyCores,
       c.failedRounds === 0 ? `${c.rounds} ok` : `**${c.failedRounds} of ${c.rounds} FAILED**`,
     ]));
   }
@@ -48,7 +48,8 @@ ${LOADS.map((l) => `- \`${l.id}\`: ${LOAD_MEANING[l.door]}, ${l.connections} con
 
 Each cell: ${results.settings.rounds} round(s), interleaved (every load × payload × variant once per round), each a
 ${results.settings.warmupS} s warm-up then ${results.settings.durationS} s measured (h2load: \`-n\` set from the warm-up's rate, so it
-waits for every answer); medians over rounds, RSS the highest. Before each run one request per door
+waits for every answer); medians over rounds, RSS the highest (in brackets its anonymous part, RssAnon:
+the rest is file-backed pages of the node binary and libraries, shared and reclaimable). Before each run one request per door
 is decoded and checked (ext_proc: CONTINUE for a body, then \`immediate_response\` 200 with the
 function's body, grpc-status 0); after each run the sidecar's \`aws_lambda_sidecar_requests_total\`
 must have grown by exactly the requests the tool completed (wrk: plus at most one in flight per

@@ -32,6 +32,8 @@ export interface SidecarRun {
   /** Share of one core: 100 = one core busy. */
   readonly sidecarCpuPercent: number;
   readonly sidecarRssPeakMb: number;
+  /** RssAnon at that peak: the sidecar's own memory; the rest is file-backed pages (node binary, libraries). */
+  readonly sidecarRssAnonMb: number;
   readonly loadToolCpuPercent: number;
   readonly functionCpuPercent: number;
   /** Cores busy with programs other than the sidecar, the function nginx and the load tool. */
@@ -83,6 +85,7 @@ export interface SidecarCell {
   readonly cpuUsPerRequest: number;
   readonly sidecarCpuPercent: number;
   readonly sidecarRssPeakMb: number;
+  readonly sidecarRssAnonMb: number;
   readonly loadToolCpuPercent: number;
   readonly otherBusyCores: number;
   readonly p50Ms: number;
@@ -111,6 +114,7 @@ export function sidecarCells(runs: readonly SidecarRun[]): SidecarCell[] {
       cpuUsPerRequest: med((r) => r.cpuUsPerRequest, 1),
       sidecarCpuPercent: med((r) => r.sidecarCpuPercent, 1),
       sidecarRssPeakMb: Math.max(...all.map((r) => r.sidecarRssPeakMb)),
+      sidecarRssAnonMb: Math.max(...all.map((r) => r.sidecarRssAnonMb ?? 0)),
       loadToolCpuPercent: med((r) => r.loadToolCpuPercent, 1),
       otherBusyCores: med((r) => r.otherBusyCores, 2),
       p50Ms: med((r) => r.latencyMs.p50, 2),

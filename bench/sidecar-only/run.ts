@@ -167,6 +167,7 @@ async function measureCell(ctx: Context, variant: Variant, load: LoadDef, payloa
     cpuUsPerRequest: sc === undefined || completed === 0 ? 0 : Math.round((sc.cpuSeconds * 1e6) / completed * 10) / 10,
     sidecarCpuPercent: sc?.cpuPercent ?? 0,
     sidecarRssPeakMb: sc?.rssPeakMb ?? 0,
+    sidecarRssAnonMb: sc?.rssAnonAtPeakMb ?? 0,
     loadToolCpuPercent: role(load.tool)?.cpuPercent ?? 0,
     functionCpuPercent: role('function-nginx')?.cpuPercent ?? 0,
     otherBusyCores: usage?.otherBusyCores ?? 0,
