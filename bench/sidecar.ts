@@ -61,6 +61,8 @@ export interface SidecarVariant {
   readonly node?: string;
   /** A checkout (e.g. a git worktree of an earlier commit) whose built dist/cli.js runs instead of ours. */
   readonly checkout?: string;
+  /** Node flags before the CLI's own, e.g. `--cpu-prof --cpu-prof-dir <dir>`. */
+  readonly nodeArgs?: readonly string[];
   readonly extraArgs?: readonly string[];
 }
 
@@ -77,6 +79,7 @@ export async function startBenchSidecar(name: string, dir: string, functionPort:
     name,
     node: variant.node,
     checkout: variant.checkout,
+    nodeArgs: variant.nodeArgs,
     onLogLine: (line, text) => {
       const level = typeof line.level === 'number' ? line.level : 0;
       if (level < PINO_WARN) return;

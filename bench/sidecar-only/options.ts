@@ -1,3 +1,6 @@
+import { PAYLOADS, type PayloadName } from '../results';
+import { LOADS, type LoadId } from './results';
+
 /**
  * `npm run bench:sidecar -- [--quick] [--rounds n] [--duration s] [--node a,b] [--checkout dir,dir] [--sidecar-args "..."]`.
  */
@@ -22,6 +25,11 @@ export interface SidecarBenchOptions {
   readonly sidecarArgs: ReadonlyArray<readonly string[]>;
   /** Pin the sidecar and the load tool to different CPUs when the machine allows (--no-pin: never). */
   readonly pin: boolean;
+  /** Loads and payloads to run (default: all); a subset leaves SIDECAR-RESULTS.md as it was. */
+  readonly loads: readonly LoadId[];
+  readonly payloads: readonly PayloadName[];
+  /** Run each sidecar under `node --cpu-prof`, its profile in <dir>/<variant number>/ (SIDECAR-RESULTS.md left as it was). */
+  readonly cpuProfDir: string | undefined;
   readonly keepTemp: boolean;
   readonly help: boolean;
 }
@@ -45,6 +53,10 @@ export const USAGE = `Usage: npm run bench:sidecar -- [options]
                            variants (an empty string is the plain sidecar); not ${RESERVED_SIDECAR_FLAGS.join(', ')}
   --no-pin                 do not pin the sidecar (CPU 0) and the load tool and function (CPU 1) apart:
                            on a machine shared with other work, pinning keeps the sidecar off a free core
+  --load <id[,id...]>      only these loads: ${LOADS.map((l) => `"${l.id}"`).join(', ')}
+  --payload <small|large>  only this payload
+  --cpu-prof <dir>         run each sidecar under node --cpu-prof (profile in <dir>/<variant>/) and print where
+                           its CPU went, by component (bench/profile/summary.ts); best with one --load and --payload
   --keep-temp              keep the temp directory (routes file, gRPC bodies, nginx config and logs)
   --help                   this text
 `;
@@ -67,6 +79,9 @@ export function parseSidecarBenchOptions(argv: readonly string[]): SidecarBenchO
   let checkouts: string[] | undefined;
   const sidecarArgs: string[][] = [];
   let pin = true;
+  let loads: LoadId[] = LOADS.map((l) => l.id);
+  let payloads: PayloadName[] = [...PAYLOADS];
+  let cpuProfDir: string | undefined;
   let keepTemp = false;
   let help = false;
   const value = (i: number, flag: string): string => {
@@ -105,6 +120,22 @@ export function parseSidecarBenchOptions(argv: readonly string[]): SidecarBenchO
       case '--no-pin':
         pin = false;
         break;
+      case '--load': {
+        const ids = value(i++, arg).split(',').map((s) => s.trim()).filter((s) => s !== '');
+        const unknown = ids.find((id) => !LOADS.some((l) => l.id === id));
+        if (ids.length === 0 || unknown !== undefined) throw new Error(`--load: one or more of ${LOADS.map((l) => `"${l.id}"`).join(', ')}, comma-separated${unknown === undefined ? '' : ` (not "${unknown}")`}`);
+        loads = LOADS.map((l) => l.id).filter((id) => ids.includes(id));
+        break;
+      }
+      case '--payload': {
+        const payload = value(i++, arg);
+        if (!(PAYLOADS as readonly string[]).includes(payload)) throw new Error(`--payload: ${PAYLOADS.join(' or ')}`);
+        payloads = [payload as PayloadName];
+        break;
+      }
+      case '--cpu-prof':
+        cpuProfDir = value(i++, arg);
+        break;
       case '--keep-temp':
         keepTemp = true;
         break;
@@ -124,6 +155,9 @@ export function parseSidecarBenchOptions(argv: readonly string[]): SidecarBenchO
     checkouts,
     sidecarArgs: sidecarArgs.length === 0 ? [[]] : sidecarArgs,
     pin,
+    loads,
+    payloads,
+    cpuProfDir,
     keepTemp,
     help,
   };

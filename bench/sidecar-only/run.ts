@@ -20,11 +20,13 @@ import { processTree, UsageSampler, type UsageReport } from '../proc-usage';
 import { REQUEST_BODY_BYTES, writeRequestBody } from '../request-body';
 import type { LoadResult, PayloadName } from '../results';
 import { PAYLOADS } from '../results';
+import { median } from '../aggregate';
 import { startBenchSidecar, type BenchSidecar } from '../sidecar';
 import { versionLine } from '../tools';
 import { EXT_PROC_PATHS, writeExtProcBodies } from './grpc-body';
 import { countMismatch, requestDelta, settledRequestCounts } from './metrics-delta';
 import { parseSidecarBenchOptions, USAGE, type SidecarBenchOptions } from './options';
+import { summarize, summaryTable, type CpuProfile } from '../profile/summary';
 import { cellTable, renderSidecarResults } from './report';
 import { LOADS, sidecarCells, type LoadDef, type SidecarBenchResults, type SidecarRun } from './results';
 import { extProcProblem, httpFrontProblem } from './verify-once';
@@ -53,6 +55,8 @@ interface Tools {
 interface Variant {
   readonly name: string;
   readonly sidecar: BenchSidecar;
+  /** Where its `--cpu-prof` profile goes (--cpu-prof), else undefined. */
+  readonly profileDir: string | undefined;
 }
 
 interface Context {
@@ -260,20 +264,23 @@ async function runAll(opts: SidecarBenchOptions, tools: Tools): Promise<number> 
         const version = nodeVersion(node);
         for (const extraArgs of opts.sidecarArgs) {
           const name = variantName(checkout, version, extraArgs, opts.nodes.length, opts.sidecarArgs.length);
-          const sidecar = await startBenchSidecar(`sidecar-${variants.length}`, tempDir, fnPort, 0, 0, { node, checkout, extraArgs });
+          const profileDir = opts.cpuProfDir === undefined ? undefined : path.resolve(opts.cpuProfDir, String(variants.length));
+          const nodeArgs = profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir];
+          const sidecar = await startBenchSidecar(`sidecar-${variants.length}`, tempDir, fnPort, 0, 0, { node, checkout, nodeArgs, extraArgs });
           if (pin) pinTree(tools.taskset as string, sidecar.pid, SIDECAR_CPU);
-          variants.push({ name, sidecar });
+          variants.push({ name, sidecar, profileDir });
           results.variants.push({ name, node, nodeVersion: version, checkout, extraArgs });
           log(`  variant "${name}": ${node}${checkout === undefined ? '' : ` ${checkout}/dist/cli.js`}${extraArgs.length > 0 ? ` ${extraArgs.join(' ')}` : ''} (pid ${sidecar.pid})`);
         }
       }
     }
     const ctx: Context = { tools, opts, results, fn, tempDir, largeBody, grpcBodies, loadCpus: pin ? LOAD_CPU : undefined, warmupS: results.settings.warmupS };
-    const total = opts.rounds * PAYLOADS.length * LOADS.length * variants.length;
+    const loads = LOADS.filter((l) => opts.loads.includes(l.id));
+    const total = opts.rounds * opts.payloads.length * loads.length * variants.length;
     log(`  ${total} runs, about ${Math.ceil((total * (opts.durationS + ctx.warmupS + 1)) / 60)} minute(s)\n`);
     for (let round = 1; round <= opts.rounds; round++) {
-      for (const payload of PAYLOADS) {
-        for (const load of LOADS) {
+      for (const payload of opts.payloads) {
+        for (const load of loads) {
           for (const variant of variants) {
             const run = await measureCell(ctx, variant, load, payload, round);
             results.runs.push(run);
@@ -299,14 +306,35 @@ async function runAll(opts: SidecarBenchOptions, tools: Tools): Promise<number> 
   else fs.rmSync(tempDir, { recursive: true, force: true });
 
   log(`\nraw results: ${jsonFile}`);
-  if (!opts.quick && results.failure === undefined) {
+  const partial = opts.loads.length < LOADS.length || opts.payloads.length < PAYLOADS.length || opts.cpuProfDir !== undefined;
+  if (!opts.quick && !partial && results.failure === undefined) {
     fs.writeFileSync(SIDECAR_RESULTS_MD, renderSidecarResults(results, path.relative(path.dirname(SIDECAR_RESULTS_MD), jsonFile)));
     log(`rewrote ${SIDECAR_RESULTS_MD}`);
   } else {
-    log(`(${opts.quick ? 'quick' : 'failed'} run: bench/SIDECAR-RESULTS.md left as it was)`);
+    log(`(${opts.quick ? 'quick' : partial ? 'partial or profiled' : 'failed'} run: bench/SIDECAR-RESULTS.md left as it was)`);
   }
   log(`pinning: ${results.pinning}\n\n${cellTable(sidecarCells(results.runs))}`);
+  for (const variant of variants) if (variant.profileDir !== undefined) log(profileReport(variant, results.runs));
   return exitCode;
+}
+
+/**
+ * Where a profiled sidecar's CPU went: its profile (written when it exited) by component, in µs per
+ * request at the median CPU per request of its runs. That CPU includes the profiler's own sampling,
+ * so compare the shares, and take µs from an unprofiled run.
+ */
+function profileReport(variant: Variant, runs: readonly SidecarRun[]): string {
+  const dir = variant.profileDir as string;
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')) : [];
+  if (files.length === 0) return `\nno CPU profile for "${variant.name}" in ${dir} (the sidecar did not exit cleanly?)`;
+  const file = path.join(dir, files.sort().at(-1) as string);
+  const own = runs.filter((r) => r.variant === variant.name && r.failure === undefined).map((r) => r.cpuUsPerRequest);
+  const perRequest = own.length === 0 ? undefined : Math.round(median(own));
+  const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
+  return [
+    `\nCPU profile of "${variant.name}" (${file})${perRequest === undefined ? '' : `, at ${perRequest} µs per request (profiled; the profiler's sampling included)`}:`,
+    summaryTable(summarize(profile), perRequest),
+  ].join('\n');
 }
 
 let onInterrupt: (() => void) | undefined;

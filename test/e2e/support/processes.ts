@@ -484,6 +484,8 @@ export interface SidecarOptions extends Omit<SpawnOptions, 'onStdoutLine'> {
   readonly node?: string;
   /** The checkout whose built dist/cli.js to run (default: this repository); the bench compares builds. */
   readonly checkout?: string;
+  /** Extra node flags before the CLI's own (its shebang's), e.g. `--cpu-prof` (the bench's profiles). */
+  readonly nodeArgs?: readonly string[];
   /** Each JSON log line, parsed, with its text. */
   readonly onLogLine?: (line: Record<string, unknown>, text: string) => void;
 }
@@ -499,7 +501,7 @@ export async function startSidecar(args: readonly string[], opts: SidecarOptions
   const logLines: Array<Record<string, unknown>> = [];
   let onListening: ((line: Record<string, unknown>) => void) | undefined;
 
-  const proc = spawnManaged(name, opts.node ?? process.execPath, [...cliNodeFlags(cli), cli, ...args], {
+  const proc = spawnManaged(name, opts.node ?? process.execPath, [...(opts.nodeArgs ?? []), ...cliNodeFlags(cli), cli, ...args], {
     ...opts,
     env: { ...process.env, ...opts.env },
     cwd: opts.checkout ?? REPO_ROOT,

@@ -30,3 +30,17 @@ it('refuses flags the bench sets or checks, and bad numbers', () => {
   expect(() => parseSidecarBenchOptions(['--duration'])).toThrow(/--duration needs a value/);
   expect(() => parseSidecarBenchOptions(['--workers', '2'])).toThrow(/unknown argument "--workers"/);
 });
+
+it('runs a subset of loads and payloads, and profiles on request', () => {
+  const all = parseSidecarBenchOptions([]);
+  expect(all.loads).toEqual(['ext_proc -c1 -m64', 'ext_proc -c4 -m16', 'http -c64']);
+  expect(all.payloads).toEqual(['small', 'large']);
+  expect(all.cpuProfDir).toBeUndefined();
+  const some = parseSidecarBenchOptions(['--load', 'http -c64,ext_proc -c1 -m64', '--payload', 'small', '--cpu-prof', '/tmp/p']);
+  // In the table's order, whatever order they were given in.
+  expect(some.loads).toEqual(['ext_proc -c1 -m64', 'http -c64']);
+  expect(some.payloads).toEqual(['small']);
+  expect(some.cpuProfDir).toBe('/tmp/p');
+  expect(() => parseSidecarBenchOptions(['--load', 'ext_proc'])).toThrow(/--load: one or more of "ext_proc -c1 -m64".*\(not "ext_proc"\)/);
+  expect(() => parseSidecarBenchOptions(['--payload', 'huge'])).toThrow(/--payload: small or large/);
+});
