@@ -112,7 +112,8 @@ abstract class H2Call extends EventEmitter {
       }
     });
     this.stream.once('end', () => {
-      if (this.statusSent) return;
+      // A reset also ends the readable side: that is 'cancelled' (from 'close'), not a half-close.
+      if (this.statusSent || this.stream.closed || this.stream.aborted) return;
       if (this.decoder.midMessage) {
         this.abandon({ code: status.INTERNAL, details: 'the request stream ended inside a message' });
         return;
