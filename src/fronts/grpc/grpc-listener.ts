@@ -12,7 +12,7 @@ import { H2GrpcServer } from './h2-grpc-server';
 
 export const GRPC_SERVER_NAMES = ['h2', 'grpc-js'] as const;
 export type GrpcServerName = (typeof GRPC_SERVER_NAMES)[number];
-export const DEFAULT_GRPC_SERVER: GrpcServerName = 'grpc-js';
+export const DEFAULT_GRPC_SERVER: GrpcServerName = 'h2';
 
 export interface GrpcListenerOptions {
   /** Largest message received and sent; above it the call ends with RESOURCE_EXHAUSTED. */
