@@ -79,6 +79,10 @@ abstract class H2Call extends EventEmitter {
     super();
     this.metadata = new RequestMetadata(headers);
     this.decoder = new MessageDecoder(codec.maxReceiveMessageBytes);
+    // grpc-js: an 'error' emitted on a call ends it with that status (the handlers' way to fail one).
+    this.on('error', (s: Partial<CallStatus> | undefined) => {
+      if (s !== undefined) this.endWith(s);
+    });
     stream.on('error', () => undefined); // reported by 'close'
     stream.once('close', () => this.onClose());
     const timeoutMs = parseGrpcTimeoutMs(headers['grpc-timeout']);
@@ -127,7 +131,14 @@ abstract class H2Call extends EventEmitter {
 
   write(message: unknown): boolean {
     if (this.statusSent || this.stream.destroyed) return false;
-    const bytes = this.codec.serialize(message as never);
+    let bytes: Buffer;
+    try {
+      bytes = this.codec.serialize(message as never);
+    } catch (err) {
+      // As grpc-js: a message that cannot be encoded ends the call, it does not throw into the handler.
+      this.abandon({ code: status.INTERNAL, details: `Error serializing response: ${(err as Error).message}` });
+      return false;
+    }
     if (bytes.length > this.codec.maxSendMessageBytes) {
       this.abandon({ code: status.RESOURCE_EXHAUSTED, details: `Sent message larger than max (${bytes.length} vs. ${this.codec.maxSendMessageBytes})` });
       return false;
@@ -165,8 +176,7 @@ abstract class H2Call extends EventEmitter {
     this.emit('cancelled');
   }
 
-  /** Sets the status end() sends (grpc-js: an 'error' emitted on a call ends it with that status). */
-  protected endWith(s: CallStatus): void {
+  private endWith(s: Partial<CallStatus>): void {
     this.pendingStatus = { code: s.code ?? status.UNKNOWN, details: s.details ?? 'Unknown error' };
     this.end();
   }
@@ -184,9 +194,6 @@ abstract class H2Call extends EventEmitter {
 export class H2DuplexCall<Req, Res> extends H2Call implements DuplexCall<Req, Res> {
   constructor(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, codec: MethodCodec, handler: (call: DuplexCall<Req, Res>) => void) {
     super(stream, headers, codec);
-    this.on('error', (s: CallStatus | undefined) => {
-      if (s !== undefined) this.endWith(s);
-    });
     handler(this);
     this.read();
   }
@@ -261,9 +268,6 @@ export class H2ServerStreamCall<Req, Res> extends SingleRequestCall<Req> impleme
     private readonly handler: (call: ServerStreamCall<Req, Res>) => void,
   ) {
     super(stream, headers, codec);
-    this.on('error', (s: CallStatus | undefined) => {
-      if (s !== undefined) this.endWith(s);
-    });
   }
 
   protected start(): void {
