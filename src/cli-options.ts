@@ -18,6 +18,7 @@ import { DEFAULT_CREDENTIAL_FETCH_TIMEOUT_MS, DEFAULT_REFRESH_BEFORE_EXPIRY_MS, 
 import { DEFAULT_ETCD_CALL_TIMEOUT_MS } from './config/stores/store-spec';
 import { DEFAULT_STREAM_IDLE_TIMEOUT_MS } from './fronts/ext-proc/ext-proc-service';
 import { DEFAULT_MAX_GRPC_CALLS } from './fronts/grpc-call-limit';
+import { DEFAULT_GRPC_SERVER, GRPC_SERVER_NAMES, type GrpcServerName } from './fronts/grpc/grpc-listener';
 import { DEFAULT_REQUEST_IDLE_TIMEOUT_MS, DEFAULT_TRUSTED_PROXIES } from './fronts/http/http-front';
 import { DEFAULT_MAX_BUFFERED_RESPONSE_BYTES, DEFAULT_MAX_INFLIGHT_REQUESTS } from './request-pipeline';
 import { DEFAULT_MAX_RESPONSE_BYTES } from './invoke/target';
@@ -114,6 +115,7 @@ export const FLAGS = {
   accessLog: { flag: 'access-log', env: 'SIDECAR_ACCESS_LOG', type: 'string', default: undefined as string | undefined, parse: text, help: 'one JSON line per request to this file (appended) or "stdout" (default off)' },
   accessLogBufferBytes: { flag: 'access-log-buffer-bytes', env: 'SIDECAR_ACCESS_LOG_BUFFER_BYTES', type: 'string', default: DEFAULT_ACCESS_LOG_BUFFER_BYTES, parse: positiveBytes, help: `access log bytes held while the file does not keep up; further lines are dropped and counted (default ${DEFAULT_ACCESS_LOG_BUFFER_BYTES})` },
   sigv4Signer: { flag: 'sigv4-signer', env: 'SIDECAR_SIGV4_SIGNER', type: 'string', default: DEFAULT_SIGV4_SIGNER as SigV4SignerName, parse: oneOf(SIGV4_SIGNER_NAMES), help: `SigV4 implementation: lean (ours, the cheaper) or aws4 (the aws4 library); both sign identically (default ${DEFAULT_SIGV4_SIGNER})` },
+  grpcServer: { flag: 'grpc-server', env: 'SIDECAR_GRPC_SERVER', type: 'string', default: DEFAULT_GRPC_SERVER as GrpcServerName, parse: oneOf(GRPC_SERVER_NAMES), help: `gRPC listener server: h2 (node:http2 with our framing, the cheaper) or grpc-js (@grpc/grpc-js); both serve the same services (default ${DEFAULT_GRPC_SERVER})` },
   check: { flag: 'check', type: 'boolean', default: false, parse: flagPresent, help: 'validate the routes (--config file or --store), list every problem, exit 0 (valid) or 1; starts nothing' },
   help: { flag: 'help', type: 'boolean', default: false, parse: flagPresent, help: 'print this help' },
   version: { flag: 'version', type: 'boolean', default: false, parse: flagPresent, help: 'print the version' },

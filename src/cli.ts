@@ -75,6 +75,7 @@ async function main(): Promise<void> {
       adminListen: opts.adminListen,
       adminKey: opts.adminKey,
       grpcListen: opts.grpcListen,
+      grpcServer: opts.grpcServer,
       httpListen: opts.httpListen,
       trustedProxies: opts.trustedProxies,
       drainTimeoutMs: opts.drainTimeoutMs,

@@ -2,9 +2,7 @@
  * Wiring: a route store feeds a live route table (targets and pools built at load); the fronts
  * (ext_proc + health on the gRPC listener, the HTTP front) call the pipeline. `close()` drains.
  */
-import * as grpc from '@grpc/grpc-js';
 import type * as http from 'node:http';
-import type * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { RouteConfig } from './config/route-schema';
@@ -16,6 +14,7 @@ import { createAdminApi } from './fronts/admin/admin-api';
 import { DEFAULT_STREAM_IDLE_TIMEOUT_MS, extProcHandlers } from './fronts/ext-proc/ext-proc-service';
 import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit } from './fronts/grpc-call-limit';
 import { loadGrpcDefinitions } from './fronts/grpc-definitions';
+import { createGrpcListener, DEFAULT_GRPC_SERVER, type GrpcListener, type GrpcServerName } from './fronts/grpc/grpc-listener';
 import { healthHandlers, HealthState } from './fronts/health';
 import { createHttpFront, DEFAULT_TRUSTED_PROXIES, HttpFront } from './fronts/http/http-front';
 import { RequestPipeline, TargetTable } from './request-pipeline';
@@ -48,66 +47,8 @@ export const DEFAULT_MAX_ROUTES = 10_000;
 /** Above the largest body Envoy may buffer (max_req_body_size defaults to 64 MiB) plus framing. */
 export const DEFAULT_MAX_GRPC_MESSAGE_BYTES = 80 * 1024 * 1024;
 
-/**
- * HTTP/2 receive windows of the gRPC listener. Node's defaults are 64 KiB per stream and per
- * connection, so a BUFFERED body larger than that waits for WINDOW_UPDATEs from our busy event loop
- * before the message completes. Measured (64 KiB POSTs, wrk -c64 through Envoy): 1,022 → 1,723
- * req/s at the same sidecar CPU with these values.
- */
-export const GRPC_STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
-export const GRPC_CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
-
-/**
- * grpc-js exposes no option for the windows, so we set them through two of its internals (pinned
- * version, covered by test/unit/server.test.ts): the options it passes to http2.createServer at
- * bind time, and the http2 servers it created, whose sessions then widen their connection window.
- * If the internals move, we log once and keep Node's defaults.
- */
-interface GrpcServerInternals {
-  commonServerOptions?: http2.ServerOptions;
-  http2Servers?: Map<http2.Http2Server, unknown>;
-}
-
-/**
- * Rate limit on the RST_STREAM frames a peer may send on one connection (nghttp2's token bucket,
- * Node's CVE-2023-44487 rapid-reset guard; `streamResetBurst` / `streamResetRate`, Node ≥ 22.10).
- * Node's default (burst 1000, 33/s) is far below what Envoy sends: without the
- * `ext_proc_graceful_grpc_close` runtime guard Envoy resets every ext_proc stream once it has our
- * ImmediateResponse (envoy #22727), so after about 1,000 requests on one connection Node refused
- * every new stream ("remote refused stream reset", 1.8% of requests lost under load). One reset per
- * request at the sidecar's highest rate must pass; a peer resetting faster than that is still cut.
- */
-export const GRPC_STREAM_RESET_BURST = 20_000;
-export const GRPC_STREAM_RESET_RATE_PER_S = 20_000;
-
-function tuneHttp2Server(server: grpc.Server, log: Logger): void {
-  const internals = server as unknown as GrpcServerInternals;
-  if (internals.commonServerOptions === undefined) {
-    log.warn('grpc-js internals changed: HTTP/2 stream window and reset rate left at their defaults');
-    return;
-  }
-  const options = internals.commonServerOptions as http2.ServerOptions & { streamResetBurst?: number; streamResetRate?: number };
-  options.settings = { ...options.settings, initialWindowSize: GRPC_STREAM_WINDOW_BYTES };
-  options.streamResetBurst = GRPC_STREAM_RESET_BURST;
-  options.streamResetRate = GRPC_STREAM_RESET_RATE_PER_S;
-}
-
-function widenConnectionWindow(server: grpc.Server, log: Logger): void {
-  const servers = (server as unknown as GrpcServerInternals).http2Servers;
-  if (servers === undefined) {
-    log.warn('grpc-js internals changed: HTTP/2 connection window left at its default');
-    return;
-  }
-  for (const h2 of servers.keys()) {
-    h2.on('session', (session: http2.ServerHttp2Session) => {
-      try {
-        session.setLocalWindowSize(GRPC_CONNECTION_WINDOW_BYTES);
-      } catch {
-        // The session closed before we could: nothing to widen.
-      }
-    });
-  }
-}
+/** Kept here for the tests and tools that import them from the wiring. */
+export { GRPC_CONNECTION_WINDOW_BYTES, GRPC_MAX_SESSION_MEMORY_MB, GRPC_STREAM_RESET_BURST, GRPC_STREAM_RESET_RATE_PER_S, GRPC_STREAM_WINDOW_BYTES } from './fronts/grpc/http2-settings';
 
 export interface SidecarOptions {
   readonly store: RouteStore;
@@ -121,6 +62,8 @@ export interface SidecarOptions {
   /** Routes refused above this count: at start (ERR_CONFIG_INVALID), on a reload (kept the last good ones). */
   readonly maxRoutes?: number;
   readonly maxGrpcMessageBytes?: number;
+  /** Which server runs the gRPC listener (default DEFAULT_GRPC_SERVER; fronts/grpc/grpc-listener.ts). */
+  readonly grpcServer?: GrpcServerName;
   /** Requests in flight at once, all fronts together; above it 503 ERR_OVERLOADED (default DEFAULT_MAX_INFLIGHT_REQUESTS). */
   readonly maxInflightRequests?: number;
   /** Function-answer bytes buffered at once, across requests; above it 503 ERR_RESPONSE_BUDGET (default DEFAULT_MAX_BUFFERED_RESPONSE_BYTES). */
@@ -171,12 +114,6 @@ function buildTable(routes: readonly RouteConfig[], registry: DispatcherRegistry
 
 function releaseTable(table: RouteTable<RouteTarget | null>, registry: DispatcherRegistry): void {
   for (const entry of table.entries()) if (entry.payload !== null) releaseTarget(entry.payload, registry);
-}
-
-function bindGrpc(server: grpc.Server, address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
-  });
 }
 
 function listenHttp(server: http.Server, host: string, port: number): Promise<number> {
@@ -282,7 +219,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
     await registry.closeAll();
     credentials.close();
   };
-  let grpcServer: grpc.Server | undefined;
+  let grpcServer: GrpcListener | undefined;
   let grpcAddress: string | undefined;
   let httpFront: HttpFront | undefined;
   let httpAddress: string | undefined;
@@ -291,24 +228,13 @@ export async function startSidecar(opts: SidecarOptions): Promise<RunningSidecar
   try {
     if (opts.grpcListen !== undefined) {
       const { host, port } = parseListenAddress(opts.grpcListen, '--grpc-listen');
-      const maxMessage = opts.maxGrpcMessageBytes ?? DEFAULT_MAX_GRPC_MESSAGE_BYTES;
-      grpcServer = new grpc.Server({
-        'grpc.max_receive_message_length': maxMessage,
-        'grpc.max_send_message_length': maxMessage,
-        // Envoy keeps its HTTP/2 connection to us alive with pings: do not punish it for them.
-        'grpc.keepalive_permit_without_calls': 1,
-        'grpc.http2.min_ping_interval_without_data_ms': 1000,
-        // channelz bookkeeping costs on every call and nobody reads it here.
-        'grpc.enable_channelz': 0,
-      });
+      grpcServer = createGrpcListener(opts.grpcServer ?? DEFAULT_GRPC_SERVER, { maxMessageBytes: opts.maxGrpcMessageBytes ?? DEFAULT_MAX_GRPC_MESSAGE_BYTES, log });
       const defs = loadGrpcDefinitions();
-      tuneHttp2Server(grpcServer, log);
       const limit = new GrpcCallLimit(opts.maxGrpcCalls ?? DEFAULT_MAX_GRPC_CALLS);
       grpcServer.addService(defs.externalProcessor, extProcHandlers(pipeline, log, { idleTimeoutMs: opts.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS, limit }));
       grpcServer.addService(defs.authorization, extAuthzHandlers(pipeline, log, limit));
       grpcServer.addService(defs.health, healthHandlers(health));
-      const bound = await bindGrpc(grpcServer, formatAddress(host, port));
-      widenConnectionWindow(grpcServer, log);
+      const bound = await grpcServer.bind(host, port);
       grpcAddress = formatAddress(host, bound);
     }
     if (opts.httpListen !== undefined) {

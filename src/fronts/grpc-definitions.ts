@@ -19,6 +19,7 @@ import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import * as protobuf from 'protobufjs';
+import type { DuplexCall, ServerStreamCall, UnaryCall, UnaryCallback } from './grpc/call-surface';
 import type { HeaderValue__Output } from './grpc/generated/envoy/config/core/v3/HeaderValue';
 import {
   _envoy_config_core_v3_HeaderValueOption_HeaderAppendAction,
@@ -177,18 +178,21 @@ export type HealthService = {
   readonly Watch: grpc.MethodDefinition<HealthCheckRequest, HealthCheckResponse>;
 };
 
-/** Server implementation of ExternalProcessor, for `server.addService(defs.externalProcessor, impl)`. */
+/**
+ * Server implementation of ExternalProcessor, for `addService(defs.externalProcessor, impl)`. The
+ * handlers take the call surface both gRPC servers provide (grpc/call-surface.ts).
+ */
 export interface ExternalProcessorHandlers extends grpc.UntypedServiceImplementation {
-  Process: grpc.handleBidiStreamingCall<ProcessingRequest, ProcessingResponse>;
+  Process: (call: DuplexCall<ProcessingRequest, ProcessingResponse>) => void;
 }
 
 export interface AuthorizationHandlers extends grpc.UntypedServiceImplementation {
-  Check: grpc.handleUnaryCall<CheckRequest, CheckResponse>;
+  Check: (call: UnaryCall<CheckRequest>, callback: UnaryCallback<CheckResponse>) => void;
 }
 
 export interface HealthHandlers extends grpc.UntypedServiceImplementation {
-  Check: grpc.handleUnaryCall<HealthCheckRequest, HealthCheckResponse>;
-  Watch: grpc.handleServerStreamingCall<HealthCheckRequest, HealthCheckResponse>;
+  Check: (call: UnaryCall<HealthCheckRequest>, callback: UnaryCallback<HealthCheckResponse>) => void;
+  Watch: (call: ServerStreamCall<HealthCheckRequest, HealthCheckResponse>) => void;
 }
 
 export interface GrpcDefinitions {
@@ -263,6 +267,15 @@ function withDirectEncoder(method: LoadedMethod, type: protobuf.Type): LoadedMet
   return { ...method, responseSerialize: (value: object) => type.encode(value).finish() as Buffer };
 }
 
+/**
+ * The method decoding what it receives with our protobufjs root (`toObject(decode)` with the loader
+ * options, exactly what proto-loader's deserializer does), so neither gRPC server goes through
+ * proto-loader per message.
+ */
+function withDirectDecoder(method: LoadedMethod, type: protobuf.Type): LoadedMethod {
+  return { ...method, requestDeserialize: (bytes: Buffer) => type.toObject(type.decode(bytes), PROTO_LOADER_OPTIONS) };
+}
+
 let cached: GrpcDefinitions | undefined;
 
 /** Loads the protos (once per process) and returns the service definitions. */
@@ -274,45 +287,31 @@ export function loadGrpcDefinitions(): GrpcDefinitions {
     includeDirs: [protoDir],
   });
   const root = protobufRoot(protoDir);
+  /** The loaded method with our protobufjs codecs for `requestType` in and `responseType` out. */
+  const method = (service: string, name: string, expected: Parameters<typeof requireMethod>[3], requestType: string, responseType: string): LoadedMethod =>
+    withDirectDecoder(withDirectEncoder(requireMethod(packageDefinition, service, name, expected), root.lookupType(responseType)), root.lookupType(requestType));
   const ep = SERVICE_NAMES.externalProcessor;
   const az = SERVICE_NAMES.authorization;
   const hl = SERVICE_NAMES.health;
+  const healthCheck = ['grpc.health.v1.HealthCheckRequest', 'grpc.health.v1.HealthCheckResponse'] as const;
   cached = {
     protoDir,
     packageDefinition,
     externalProcessor: {
-      Process: typedMethod<ProcessingRequest, ProcessingResponse>(
-        withDirectEncoder(requireMethod(packageDefinition, ep, 'Process', {
-          path: METHOD_PATHS.externalProcessorProcess,
-          requestStream: true,
-          responseStream: true,
-        }), root.lookupType('envoy.service.ext_proc.v3.ProcessingResponse')),
-      ),
+      Process: typedMethod<ProcessingRequest, ProcessingResponse>(method(ep, 'Process',
+        { path: METHOD_PATHS.externalProcessorProcess, requestStream: true, responseStream: true },
+        'envoy.service.ext_proc.v3.ProcessingRequest', 'envoy.service.ext_proc.v3.ProcessingResponse')),
     },
     authorization: {
-      Check: typedMethod<CheckRequest, CheckResponse>(
-        withDirectEncoder(requireMethod(packageDefinition, az, 'Check', {
-          path: METHOD_PATHS.authorizationCheck,
-          requestStream: false,
-          responseStream: false,
-        }), root.lookupType('envoy.service.auth.v3.CheckResponse')),
-      ),
+      Check: typedMethod<CheckRequest, CheckResponse>(method(az, 'Check',
+        { path: METHOD_PATHS.authorizationCheck, requestStream: false, responseStream: false },
+        'envoy.service.auth.v3.CheckRequest', 'envoy.service.auth.v3.CheckResponse')),
     },
     health: {
-      Check: typedMethod<HealthCheckRequest, HealthCheckResponse>(
-        requireMethod(packageDefinition, hl, 'Check', {
-          path: METHOD_PATHS.healthCheck,
-          requestStream: false,
-          responseStream: false,
-        }),
-      ),
-      Watch: typedMethod<HealthCheckRequest, HealthCheckResponse>(
-        requireMethod(packageDefinition, hl, 'Watch', {
-          path: METHOD_PATHS.healthWatch,
-          requestStream: false,
-          responseStream: true,
-        }),
-      ),
+      Check: typedMethod<HealthCheckRequest, HealthCheckResponse>(method(hl, 'Check',
+        { path: METHOD_PATHS.healthCheck, requestStream: false, responseStream: false }, ...healthCheck)),
+      Watch: typedMethod<HealthCheckRequest, HealthCheckResponse>(method(hl, 'Watch',
+        { path: METHOD_PATHS.healthWatch, requestStream: false, responseStream: true }, ...healthCheck)),
     },
   };
   return cached;

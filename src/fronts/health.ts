@@ -2,7 +2,8 @@
  * grpc.health.v1: SERVING while the sidecar takes requests, NOT_SERVING once it drains.
  * Check answers for "" (the whole server) and for the services we host; Watch streams changes.
  */
-import * as grpc from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
+import type { ServerStreamCall, UnaryCall, UnaryCallback } from './grpc/call-surface';
 import { HealthCheckRequest, HealthCheckResponse, HealthHandlers, SERVICE_NAMES, ServingStatus, type ServingStatusValue } from './grpc-definitions';
 
 export class HealthState {
@@ -34,12 +35,12 @@ function statusFor(state: HealthState, service: string | undefined): ServingStat
 
 export function healthHandlers(state: HealthState): HealthHandlers {
   return {
-    Check: (call: grpc.ServerUnaryCall<HealthCheckRequest, HealthCheckResponse>, callback: grpc.sendUnaryData<HealthCheckResponse>) => {
-      const status = statusFor(state, call.request.service);
-      if (status === ServingStatus.SERVICE_UNKNOWN) callback({ code: grpc.status.NOT_FOUND, details: 'unknown service' });
-      else callback(null, { status });
+    Check: (call: UnaryCall<HealthCheckRequest>, callback: UnaryCallback<HealthCheckResponse>) => {
+      const serving = statusFor(state, call.request.service);
+      if (serving === ServingStatus.SERVICE_UNKNOWN) callback({ code: status.NOT_FOUND, details: 'unknown service' });
+      else callback(null, { status: serving });
     },
-    Watch: (call: grpc.ServerWritableStream<HealthCheckRequest, HealthCheckResponse>) => {
+    Watch: (call: ServerStreamCall<HealthCheckRequest, HealthCheckResponse>) => {
       const service = call.request.service;
       call.write({ status: statusFor(state, service) });
       const unsubscribe = state.subscribe(() => call.write({ status: statusFor(state, service) }));

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FLAGS, parseCli, usage } from '../../src/cli-options';
+import { DEFAULT_GRPC_SERVER } from '../../src/fronts/grpc/grpc-listener';
 import { failure } from '../support/failure';
 
 const CONFIG = ['--config', 'routes.yaml'];
@@ -29,6 +30,7 @@ describe('parseCli', () => {
     ['no routes source', [], /--config <routes file> is required/],
     ['a bad log level', [...CONFIG, '--log-level', 'loud'], /--log-level: expected one of/],
     ['an unknown SigV4 signer', [...CONFIG, '--sigv4-signer', 'fast'], /--sigv4-signer: expected one of lean, aws4, got "fast"/],
+    ['an unknown gRPC server', [...CONFIG, '--grpc-server', 'fast'], /--grpc-server: expected one of h2, grpc-js, got "fast"/],
     ['a bad drain timeout', [...CONFIG, '--drain-timeout-ms', '1.5'], /--drain-timeout-ms: expected a whole number/],
     ['a bad listen address', [...CONFIG, '--grpc-listen', 'nowhere'], /--grpc-listen: expected host:port/],
     ['a public Admin API without a key', [...CONFIG, '--admin-listen', '0.0.0.0:9180'], /without --admin-key/],
@@ -45,6 +47,13 @@ describe('parseCli', () => {
   it('--sigv4-signer: lean by default, aws4 when asked', () => {
     expect(parseCli(CONFIG, {}).sigv4Signer).toBe('lean');
     expect(parseCli([...CONFIG, '--sigv4-signer', 'aws4'], {}).sigv4Signer).toBe('aws4');
+  });
+
+  it('--grpc-server: DEFAULT_GRPC_SERVER by default, either server when asked, also from SIDECAR_GRPC_SERVER', () => {
+    expect(parseCli(CONFIG, {}).grpcServer).toBe(DEFAULT_GRPC_SERVER);
+    expect(parseCli([...CONFIG, '--grpc-server', 'grpc-js'], {}).grpcServer).toBe('grpc-js');
+    expect(parseCli([...CONFIG, '--grpc-server', 'h2'], {}).grpcServer).toBe('h2');
+    expect(parseCli(CONFIG, { SIDECAR_GRPC_SERVER: 'grpc-js' }).grpcServer).toBe('grpc-js');
   });
 
   it('--help and --version need no routes', () => {

@@ -5,9 +5,10 @@ import * as path from 'node:path';
 import pino from 'pino';
 import { FileRouteStore } from '../../src/config/stores/file-store';
 import { withAwsEnvironment } from '../support/aws/aws-environment';
+import { GRPC_SERVER_NAMES } from '../../src/fronts/grpc/grpc-listener';
 import { GRPC_CONNECTION_WINDOW_BYTES, GRPC_STREAM_WINDOW_BYTES, RunningSidecar, startSidecar } from '../../src/server';
 
-describe('gRPC listener flow-control windows', () => {
+describe.each(GRPC_SERVER_NAMES)('gRPC listener flow-control windows, %s server', (grpcServer) => {
   let dir: string;
   let sidecar: RunningSidecar;
 
@@ -18,6 +19,7 @@ describe('gRPC listener flow-control windows', () => {
     sidecar = await startSidecar({
       store: new FileRouteStore(file),
       grpcListen: '127.0.0.1:0',
+      grpcServer,
       httpListen: undefined,
       logger: pino({ level: 'silent' }),
     });

@@ -6,10 +6,9 @@
  *   no route, or a route without the plugin                                → ok_response: Envoy
  *                                                                             continues upstream
  * Every call is answered exactly once; anything thrown becomes a JSON error answer, never an
- * exception into grpc-js. A cancelled call (client gone, deadline) aborts the
+ * exception into the gRPC server. A cancelled call (client gone, deadline) aborts the
  * invoke.
  */
-import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { asSidecarError, ERROR_CODES, ErrorCode, SidecarError, sidecarError } from '../../errors';
 import type { RequestPipeline, RoutedRequest } from '../../request-pipeline';
@@ -18,14 +17,15 @@ import { ClientRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/c
 import { bodySizeError } from '../../invoke/target';
 import type { RouteTarget } from '../../invoke/route-target';
 import type { AuthorizationHandlers, CheckRequest, CheckResponse } from '../grpc-definitions';
+import type { UnaryCall, UnaryCallback } from '../grpc/call-surface';
 import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit, refusedResponse } from '../grpc-call-limit';
 import type { RequestObservation } from '../../observability/request-observer';
 import { logRequest, logRequestFailure, requestIdOf, traceContextOf, type TraceContext } from '../request-log';
 import { CheckedRequest, readCheckRequest } from './check-request';
 import { ALLOW, toCheckResponse, unrelayable } from './check-response';
 
-type Call = grpc.ServerUnaryCall<CheckRequest, CheckResponse>;
-type Callback = grpc.sendUnaryData<CheckResponse>;
+type Call = UnaryCall<CheckRequest>;
+type Callback = UnaryCallback<CheckResponse>;
 
 /** The size check ext_proc makes on content-length, plus what Envoy reports it received. */
 function bodyTooLarge(req: CheckedRequest, target: RouteTarget): SidecarError | undefined {
@@ -138,7 +138,7 @@ class CheckCall {
   private fail(err: SidecarError): void {
     if (this.answered) return;
     logRequestFailure(this.log, err, { requestId: this.requestId, route: this.routeId });
-    // After a cancel grpc-js drops this answer; sending it keeps "one answer per call" simple.
+    // After a cancel the gRPC server drops this answer; sending it keeps "one answer per call" simple.
     const heard = err.code === ERROR_CODES.CLIENT_GONE ? undefined : err.status;
     this.finish(toCheckResponse(errorResponse(err), this.headOnly), heard, err.code);
   }

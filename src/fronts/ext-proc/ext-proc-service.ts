@@ -6,7 +6,7 @@
  *   headers → CONTINUE; body      → invoke → immediate_response
  *   headers of an unmatched path  → we close the stream: Envoy continues to its own upstream
  * Every message Envoy sends is answered exactly once with the matching case; anything the handler
- * throws becomes a 500 immediate response, never an exception into grpc-js.
+ * throws becomes a 500 immediate response, never an exception into the gRPC server.
  *
  * A stream waiting for Envoy's next message (not while the function runs) is closed after
  * `idleTimeoutMs`: with OK when Envoy may carry on without us, with DEADLINE_EXCEEDED when a
@@ -20,6 +20,7 @@ import { errorResponse } from '../../invoke/error-response';
 import { ipOfAddress, ClientRequest, LambdaResponse, splitPathAndQuery } from '../../invoke/client-request';
 import { bodySizeError } from '../../invoke/target';
 import type { ExternalProcessorHandlers, ProcessingRequest, ProcessingResponse } from '../grpc-definitions';
+import type { DuplexCall } from '../grpc/call-surface';
 import { DEFAULT_MAX_GRPC_CALLS, GrpcCallLimit, refusedResponse } from '../grpc-call-limit';
 import type { RequestObservation } from '../../observability/request-observer';
 import { logRequest, logRequestFailure, requestIdOf, traceContextOf, type TraceContext } from '../request-log';
@@ -45,7 +46,7 @@ export interface ExtProcOptions {
 /** gRPC metadata key Envoy sets per route (ExtProcPerRoute overrides.grpc_initial_metadata). */
 export const ROUTE_METADATA_KEY = ROUTE_HINT_KEY;
 
-type Stream = grpc.ServerDuplexStream<ProcessingRequest, ProcessingResponse>;
+type Stream = DuplexCall<ProcessingRequest, ProcessingResponse>;
 
 /** The ext_proc filter's name: Envoy keys `ProcessingRequest.attributes` by it. */
 const EXT_PROC_FILTER_NAME = 'envoy.filters.http.ext_proc';

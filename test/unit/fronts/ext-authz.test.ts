@@ -1,5 +1,5 @@
 /**
- * The ext_authz front over real sockets: a grpc-js server with extAuthzHandlers on 127.0.0.1:0, a
+ * The ext_authz front over real sockets, on each gRPC server: extAuthzHandlers on 127.0.0.1:0, a
  * grpc-js client built from the same protos, and a plain local HTTP server playing the function.
  */
 import { createHash } from 'node:crypto';
@@ -19,6 +19,8 @@ import type { RouteTarget } from '../../../src/invoke/route-target';
 import { createTarget, DispatcherRegistry } from '../../../src/invoke/target';
 import { LiveRoutes } from '../../../src/routing/live-routes';
 import { RouteTable } from '../../../src/routing/route-table';
+import type { GrpcListener } from '../../../src/fronts/grpc/grpc-listener';
+import { GRPC_SERVER_NAMES, startGrpcListener } from '../../support/grpc-listener';
 
 const UTF8_BODY = JSON.stringify({ greeting: 'héllo wörld ✓ 🚀' });
 /** Every byte value: not valid UTF-8. */
@@ -38,12 +40,7 @@ type CheckClient = grpc.Client & {
   Check(req: CheckRequest, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: CheckResponse) => void): grpc.ClientUnaryCall;
 };
 
-function listen(server: http.Server | grpc.Server): Promise<number> {
-  if (server instanceof grpc.Server) {
-    return new Promise((resolve, reject) => {
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
-    });
-  }
+function listen(server: http.Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
 }
 
@@ -71,10 +68,10 @@ function jsonBody(res: CheckResponse): Record<string, unknown> {
   return JSON.parse(res.denied_response?.body ?? '') as Record<string, unknown>;
 }
 
-describe('ext_authz front (Authorization/Check)', () => {
+describe.each(GRPC_SERVER_NAMES)('ext_authz front (Authorization/Check), %s server', (serverName) => {
   const received: Received[] = [];
   let fnServer: http.Server;
-  let grpcServer: grpc.Server;
+  let grpcServer: GrpcListener;
   let client: CheckClient;
   let registry: DispatcherRegistry;
   let pipeline: RequestPipeline;
@@ -141,9 +138,8 @@ describe('ext_authz front (Authorization/Check)', () => {
     pipeline = new RequestPipeline(new LiveRoutes(table, () => undefined));
 
     const defs = loadGrpcDefinitions();
-    grpcServer = new grpc.Server();
-    grpcServer.addService(defs.authorization, extAuthzHandlers(pipeline, pino({ level: 'silent' })));
-    const grpcPort = await listen(grpcServer);
+    let grpcPort: number;
+    ({ listener: grpcServer, port: grpcPort } = await startGrpcListener(serverName, [[defs.authorization, extAuthzHandlers(pipeline, pino({ level: 'silent' }))]]));
     const Client = grpc.makeGenericClientConstructor(defs.authorization as unknown as grpc.ServiceDefinition, 'Authorization');
     client = new Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure()) as unknown as CheckClient;
   });
@@ -354,9 +350,7 @@ describe('ext_authz front (Authorization/Check)', () => {
     expect(Date.now() - started).toBeLessThan(SLOW_FUNCTION_DELAY_MS);
   });
   it('past the call limit: 503 with Retry-After at once, without calling the function; the slot frees when the call ends', async () => {
-    const limited = new grpc.Server();
-    limited.addService(loadGrpcDefinitions().authorization, extAuthzHandlers(pipeline, pino({ level: 'silent' }), new GrpcCallLimit(1)));
-    const port = await listen(limited);
+    const { listener: limited, port } = await startGrpcListener(serverName, [[loadGrpcDefinitions().authorization, extAuthzHandlers(pipeline, pino({ level: 'silent' }), new GrpcCallLimit(1))]]);
     const Client = grpc.makeGenericClientConstructor(loadGrpcDefinitions().authorization as unknown as grpc.ServiceDefinition, 'Authorization');
     const limitedClient = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as CheckClient;
     const call = (req: CheckRequest): Promise<CheckResponse> =>

@@ -1,5 +1,5 @@
 /**
- * The ext_proc front over real sockets: a grpc-js server with extProcHandlers on 127.0.0.1:0, a
+ * The ext_proc front over real sockets, on each gRPC server: extProcHandlers on 127.0.0.1:0, a
  * grpc-js client built from the same protos, a plain local HTTP server playing the function, and the
  * front's log lines captured. Covers the idle timeout (streams Envoy stops talking on) and the
  * per-request log line.
@@ -18,6 +18,8 @@ import { createTarget, DispatcherRegistry } from '../../../src/invoke/target';
 import { LiveRoutes } from '../../../src/routing/live-routes';
 import { RouteTable } from '../../../src/routing/route-table';
 import { CredentialRegistry } from '../../../src/aws/credential-registry';
+import type { GrpcListener } from '../../../src/fronts/grpc/grpc-listener';
+import { GRPC_SERVER_NAMES, startGrpcListener } from '../../support/grpc-listener';
 
 /** These routes sign with no keys: a registry for the type, never asked for credentials. */
 const NO_CREDENTIALS = new CredentialRegistry({ logger: pino({ level: 'silent' }) });
@@ -46,10 +48,10 @@ function headers(path: string, requestId: string | undefined, endOfStream: boole
   return { request_headers: { headers: { headers: list }, end_of_stream: endOfStream } } as unknown as ProcessingRequest;
 }
 
-describe('ext_proc front (ExternalProcessor/Process)', () => {
+describe.each(GRPC_SERVER_NAMES)('ext_proc front (ExternalProcessor/Process), %s server', (serverName) => {
   const logLines: Array<Record<string, unknown>> = [];
   let fnServer: http.Server;
-  let grpcServer: grpc.Server;
+  let grpcServer: GrpcListener;
   let client: ProcessClient;
   let registry: DispatcherRegistry;
 
@@ -73,11 +75,10 @@ describe('ext_proc front (ExternalProcessor/Process)', () => {
       },
     });
     const defs = loadGrpcDefinitions();
-    grpcServer = new grpc.Server();
-    grpcServer.addService(defs.externalProcessor, extProcHandlers(pipeline, pino({ level: 'debug', base: undefined }, sink), { idleTimeoutMs: IDLE_TIMEOUT_MS }));
-    const grpcPort = await new Promise<number>((resolve, reject) => {
-      grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
-    });
+    let grpcPort: number;
+    ({ listener: grpcServer, port: grpcPort } = await startGrpcListener(serverName, [
+      [defs.externalProcessor, extProcHandlers(pipeline, pino({ level: 'debug', base: undefined }, sink), { idleTimeoutMs: IDLE_TIMEOUT_MS })],
+    ]));
     const Client = grpc.makeGenericClientConstructor(defs.externalProcessor as unknown as grpc.ServiceDefinition, 'ExternalProcessor');
     client = new Client(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure()) as unknown as ProcessClient;
   });

@@ -399,6 +399,27 @@ describe('hand-computed encodings', () => {
     expect(Buffer.isBuffer(defs.externalProcessor.Process.responseSerialize(immediate))).toBe(true);
   });
 
+  it('the direct decoders give the objects proto-loader\'s own deserializers give', () => {
+    const pkg = protoLoader.loadSync([...PROTO_FILES], { ...PROTO_LOADER_OPTIONS, includeDirs: [PROTO_DIR] });
+    const method = (service: string, name: string) => (pkg[service] as protoLoader.ServiceDefinition)[name];
+    const defs = loadGrpcDefinitions();
+    const cases: Array<[protoLoader.MethodDefinition<object, object>, (b: Buffer) => unknown, object]> = [
+      [method('envoy.service.ext_proc.v3.ExternalProcessor', 'Process'), defs.externalProcessor.Process.requestDeserialize, {
+        request_headers: { headers: { headers: [{ key: ':path', raw_value: Buffer.from('/a?b=1') }] }, end_of_stream: true },
+        attributes: { 'envoy.filters.http.ext_proc': { fields: { 'source.address': { stringValue: '10.0.0.1:5' } } } },
+      }],
+      [method('envoy.service.ext_proc.v3.ExternalProcessor', 'Process'), defs.externalProcessor.Process.requestDeserialize, { request_body: { body: Buffer.from([0, 1, 255]), end_of_stream: true } }],
+      [method('envoy.service.auth.v3.Authorization', 'Check'), defs.authorization.Check.requestDeserialize, {
+        attributes: { request: { http: { method: 'POST', path: '/x', headers: { a: 'b' }, size: 3, raw_body: Buffer.from('abc') } }, context_extensions: { lambda_route: 'r' } },
+      }],
+      [method('grpc.health.v1.Health', 'Check'), defs.health.Check.requestDeserialize, { service: 'envoy.service.auth.v3.Authorization' }],
+    ];
+    for (const [reference, direct, msg] of cases) {
+      const bytes = reference.requestSerialize(msg);
+      expect(direct(bytes)).toEqual(reference.requestDeserialize(bytes));
+    }
+  });
+
   it('HeadersResponse CONTINUE with no mutation encodes as an empty CommonResponse', () => {
     const { Process } = loadGrpcDefinitions().externalProcessor;
     // request_headers = 1, LEN 2 { HeadersResponse.response = 1, LEN 0 }
