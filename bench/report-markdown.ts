@@ -52,10 +52,10 @@ export function evaluateTargets(results: BenchResults, soak: SoakResults | undef
   }
   const extSmall = get(cells, 'throughput', 'envoy-ext_proc', 'small', 64);
   const cpuName = `Sidecar CPU ≤ ${TARGETS.sidecarCpuUsPerRequest} µs per small signed ext_proc request (64 connections)`;
-  if (extSmall?.sidecarCpuPercent === undefined || extSmall.rps === 0) {
+  const us = extSmall === undefined ? undefined : cpuUsPerRequest(extSmall.sidecarCpuPercent, extSmall.rps);
+  if (extSmall === undefined || us === undefined) {
     verdicts.push({ name: cpuName, met: undefined, detail: 'no envoy-ext_proc run with the sidecar\'s CPU' });
   } else {
-    const us = ((extSmall.sidecarCpuPercent / 100) * 1e6) / extSmall.rps;
     verdicts.push({
       name: cpuName,
       met: us <= TARGETS.sidecarCpuUsPerRequest,
@@ -143,9 +143,14 @@ function setupsOf(results: BenchResults): SetupName[] {
   return results.setups.filter((s) => s.included).map((s) => s.name);
 }
 
-/** CPU per request in µs for a process at `cpuPercent` of a core serving `rps`. */
+/** CPU per request in µs for a process at `cpuPercent` of a core serving `rps`; undefined without both. */
+function cpuUsPerRequest(cpuPercent: number | undefined, rps: number): number | undefined {
+  return cpuPercent === undefined || rps <= 0 ? undefined : (cpuPercent / 100 / rps) * 1e6;
+}
+
 function usPerRequest(cpuPercent: number | undefined, rps: number): string {
-  return cpuPercent === undefined || rps <= 0 ? '–' : fmt((cpuPercent / 100 / rps) * 1e6, 0);
+  const us = cpuUsPerRequest(cpuPercent, rps);
+  return us === undefined ? '–' : fmt(us, 0);
 }
 
 function bottleneckText(results: BenchResults, cells: Map<string, Cell>): string[] {
