@@ -46,10 +46,18 @@ export function respondTrailersOnly(stream: http2.ServerHttp2Stream, s: CallStat
 
 const TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
 
-/** The `grpc-timeout` header in ms ("200m", "5S"), or undefined when absent or malformed. */
+/** The longest delay a Node timer holds; a longer one would fire at once (TimeoutOverflowWarning). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * The `grpc-timeout` header in ms ("200m", "5S"), or undefined when absent, malformed, or further
+ * away than a timer can hold (about 24.8 days: no deadline in practice).
+ */
 export function parseGrpcTimeoutMs(value: string | string[] | undefined): number | undefined {
   const match = typeof value === 'string' ? /^(\d{1,8})([HMSmun])$/.exec(value) : null;
-  return match === null ? undefined : Number(match[1]) * (TIMEOUT_UNIT_MS[match[2]] as number);
+  if (match === null) return undefined;
+  const ms = Number(match[1]) * (TIMEOUT_UNIT_MS[match[2]] as number);
+  return ms > MAX_TIMER_MS ? undefined : ms;
 }
 
 /** Request headers as gRPC metadata, read on demand (the handlers read one key, if any). */
