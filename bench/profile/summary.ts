@@ -4,7 +4,8 @@
  * each library, Node's HTTP/2 and HTTP/1.1 cores, the garbage collector). Generic Node frames
  * (streams, events, timers, the microtask queue, crypto) are passed over on the way up, so a
  * socket write lands on the library that asked for it and a hash on the signer. With the CPU
- * per request measured from /proc, each share becomes microseconds per request.
+ * per request measured from /proc, each share becomes microseconds per request. Start-up (module
+ * loading under the main module's first run) and idle time are left out.
  *
  *   node build/bench/profile/summary.js <file.cpuprofile> [cpu µs per request]
  */
@@ -47,9 +48,12 @@ const COMPONENTS: ReadonlyArray<{ readonly test: RegExp; readonly name: string; 
   { test: /node:|^ /, name: 'Node streams, events, timers, microtasks', generic: true },
 ];
 
+/** Loading the modules at start runs under the main module's first run: not per request, left out. */
+const START_UP_URL = 'node:internal/main/run_main_module';
+
 export interface ComponentShare {
   readonly name: string;
-  /** Share of the profile's busy (non-idle) time, 0..1. */
+  /** Share of the profile's busy time (not idle, not start-up), 0..1. */
   readonly share: number;
 }
 
@@ -60,7 +64,12 @@ export function summarize(profile: CpuProfile): ComponentShare[] {
   const timeOf = new Map<number, number>();
   for (let i = 0; i < profile.samples.length; i++) timeOf.set(profile.samples[i], (timeOf.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0));
   const totals = new Map<string, number>();
+  const atStartUp = (id: number): boolean => {
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) if ((byId.get(cur) as ProfileNode).callFrame.url === START_UP_URL) return true;
+    return false;
+  };
   for (const [id, time] of timeOf) {
+    if (atStartUp(id)) continue;
     let found: string | undefined;
     let generic: string | undefined;
     for (let cur: number | undefined = id; cur !== undefined && found === undefined; cur = parent.get(cur)) {

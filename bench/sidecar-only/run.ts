@@ -27,6 +27,7 @@ import { EXT_PROC_PATHS, writeExtProcBodies } from './grpc-body';
 import { countMismatch, requestDelta, settledRequestCounts } from './metrics-delta';
 import { parseSidecarBenchOptions, USAGE, type SidecarBenchOptions } from './options';
 import { summarize, summaryTable, type CpuProfile } from '../profile/summary';
+import { flameSvg, flameTree } from '../profile/flame-svg';
 import { cellTable, renderSidecarResults } from './report';
 import { LOADS, sidecarCells, type LoadDef, type SidecarBenchResults, type SidecarRun } from './results';
 import { extProcProblem, httpFrontProblem } from './verify-once';
@@ -331,8 +332,10 @@ function profileReport(variant: Variant, runs: readonly SidecarRun[]): string {
   const own = runs.filter((r) => r.variant === variant.name && r.failure === undefined).map((r) => r.cpuUsPerRequest);
   const perRequest = own.length === 0 ? undefined : Math.round(median(own));
   const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
+  const flame = path.join(dir, 'flame.svg');
+  fs.writeFileSync(flame, flameSvg(flameTree(profile), `${variant.name}: ${[...new Set(runs.map((r) => `${r.load} ${r.payload}`))].join(', ')}`));
   return [
-    `\nCPU profile of "${variant.name}" (${file})${perRequest === undefined ? '' : `, at ${perRequest} µs per request (profiled; the profiler's sampling included)`}:`,
+    `\nCPU profile of "${variant.name}" (${file}; flame graph ${flame})${perRequest === undefined ? '' : `, at ${perRequest} µs per request (profiled; the profiler's sampling included)`}:`,
     summaryTable(summarize(profile), perRequest),
   ].join('\n');
 }

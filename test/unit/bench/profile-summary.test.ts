@@ -1,23 +1,5 @@
-import { summarize, summaryTable, type CpuProfile } from '../../../bench/profile/summary';
-
-/** A profile whose stacks are given leaf-last: each stack is sampled `time` µs. */
-function profileOf(stacks: ReadonlyArray<{ frames: ReadonlyArray<[name: string, url: string]>; time: number }>): CpuProfile {
-  const nodes: Array<{ id: number; callFrame: { functionName: string; url: string }; children: number[] }> = [{ id: 1, callFrame: { functionName: '(root)', url: '' }, children: [] }];
-  const samples: number[] = [];
-  const timeDeltas: number[] = [];
-  for (const { frames, time } of stacks) {
-    let parent = nodes[0];
-    for (const [functionName, url] of frames) {
-      const node = { id: nodes.length + 1, callFrame: { functionName, url }, children: [] };
-      nodes.push(node);
-      parent.children.push(node.id);
-      parent = node;
-    }
-    samples.push(parent.id);
-    timeDeltas.push(time);
-  }
-  return { nodes, samples, timeDeltas };
-}
+import { summarize, summaryTable } from '../../../bench/profile/summary';
+import { profileOf } from './cpu-profile-fixture';
 
 describe('bench/profile/summary', () => {
   const profile = profileOf([
@@ -29,9 +11,11 @@ describe('bench/profile/summary', () => {
     { frames: [['invoke', 'file:///x/dist/invoke/invoke.js'], ['explain', 'file:///x/dist/aws/sigv4-lean.js'], ['hash', 'node:internal/crypto/hash']], time: 20 },
     // only generic frames: the generic bucket
     { frames: [['processTicksAndRejections', 'node:internal/process/task_queues']], time: 10 },
+    // loading our modules at start: not per request, left out like idle
+    { frames: [['', 'node:internal/main/run_main_module'], ['wrapModuleLoad', 'node:internal/modules/cjs/loader'], ['', 'file:///x/dist/server.js']], time: 70 },
   ]);
 
-  it('buckets each sample by the nearest specific component and leaves idle time out', () => {
+  it('buckets each sample by the nearest specific component and leaves idle time and start-up out', () => {
     expect(summarize(profile)).toEqual([
       { name: 'undici (upstream HTTP/1.1, socket writes included)', share: 0.4 },
       { name: 'garbage collector', share: 0.3 },
