@@ -46,9 +46,10 @@ export function machineInfo(): MachineInfo {
   };
 }
 
-export function sourceInfo(): SourceInfo {
+/** The commit a checkout (default: this one) is at, and how many files under its src/ differ from it. */
+export function sourceInfo(dir: string = REPO_ROOT): SourceInfo {
   const git = (args: string[]): string =>
-    execFileSync('git', ['--no-optional-locks', ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] });
+    execFileSync('git', ['--no-optional-locks', ...args], { cwd: dir, encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] });
   try {
     const commit = git(['rev-parse', '--short', 'HEAD']).trim();
     const changes = git(['status', '--porcelain', '--', 'src']).split('\n').filter((l) => l.trim() !== '').length;

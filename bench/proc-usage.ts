@@ -25,9 +25,10 @@ export interface ProcessUsage {
   readonly rssPeakMb: number;
   /**
    * RssAnon when VmRSS peaked, MB: the process's own memory (heap, buffers). The rest of VmRSS is
-   * RssFile + RssShmem: pages of the node binary and libraries, shared and reclaimable.
+   * RssFile + RssShmem: pages of the node binary and libraries, shared and reclaimable. Absent in
+   * result files written before it was recorded.
    */
-  readonly rssAnonAtPeakMb: number;
+  readonly rssAnonAtPeakMb?: number;
   /** VmRSS at the end of the window, MB. */
   readonly rssEndMb: number;
   /** VmHWM at the end: the process's peak RSS since it started (main process only), MB. */

@@ -47,8 +47,6 @@ export const DEFAULT_MAX_ROUTES = 10_000;
 /** Above the largest body Envoy may buffer (max_req_body_size defaults to 64 MiB) plus framing. */
 export const DEFAULT_MAX_GRPC_MESSAGE_BYTES = 80 * 1024 * 1024;
 
-/** Kept here for the tests and tools that import them from the wiring. */
-export { GRPC_CONNECTION_WINDOW_BYTES, GRPC_MAX_SESSION_MEMORY_MB, GRPC_STREAM_RESET_BURST, GRPC_STREAM_RESET_RATE_PER_S, GRPC_STREAM_WINDOW_BYTES } from './fronts/grpc/http2-settings';
 
 export interface SidecarOptions {
   readonly store: RouteStore;

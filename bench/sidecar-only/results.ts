@@ -32,8 +32,8 @@ export interface SidecarRun {
   /** Share of one core: 100 = one core busy. */
   readonly sidecarCpuPercent: number;
   readonly sidecarRssPeakMb: number;
-  /** RssAnon at that peak: the sidecar's own memory; the rest is file-backed pages (node binary, libraries). */
-  readonly sidecarRssAnonMb: number;
+  /** RssAnon at that peak: the sidecar's own memory; the rest is file-backed pages (node binary, libraries). Absent in older files. */
+  readonly sidecarRssAnonMb?: number;
   readonly loadToolCpuPercent: number;
   readonly functionCpuPercent: number;
   /** Cores busy with programs other than the sidecar, the function nginx and the load tool. */

@@ -192,14 +192,11 @@ function describeRun(r: SidecarRun, index: number, total: number): string {
   ].join('  ');
 }
 
-/** A checkout's name in the tables: its commit (git), else its folder. */
+/** A checkout's name in the tables: its commit (and uncommitted src/ changes), else its folder. */
 function checkoutLabel(dir: string): string {
-  try {
-    const commit = execFileSync('git', ['--no-optional-locks', '-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    return `build ${commit}`;
-  } catch {
-    return `build ${path.basename(dir)}`;
-  }
+  const { commit, srcChanges } = sourceInfo(dir);
+  if (commit === 'unknown') return `build ${path.basename(dir)}`;
+  return `build ${commit}${srcChanges > 0 ? ` +${srcChanges} changed` : ''}`;
 }
 
 function variantName(checkout: string | undefined, nodeVer: string, extraArgs: readonly string[], nodes: number, argSets: number): string {

@@ -5,7 +5,7 @@
  * Envoy resets every ext_proc stream once it has the ImmediateResponse (envoy issue #22727).
  * At Node's default reset-rate limit (its CVE-2023-44487 guard: burst 1000, 33/s) the sidecar's
  * HTTP/2 server refused new streams after about 1,000 resets on one connection (968 of 50,000
- * failed on Node 24); src/server.ts raises the limit (GRPC_STREAM_RESET_BURST / _RATE_PER_S).
+ * failed on Node 24); src/fronts/grpc/http2-settings.ts raises the limit (GRPC_STREAM_RESET_BURST / _RATE_PER_S).
  *
  * The function is a plain local HTTP server, so the sidecar's ext_proc path is what the load
  * measures.

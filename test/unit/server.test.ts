@@ -6,7 +6,8 @@ import pino from 'pino';
 import { FileRouteStore } from '../../src/config/stores/file-store';
 import { withAwsEnvironment } from '../support/aws/aws-environment';
 import { GRPC_SERVER_NAMES } from '../../src/fronts/grpc/grpc-listener';
-import { GRPC_CONNECTION_WINDOW_BYTES, GRPC_STREAM_WINDOW_BYTES, RunningSidecar, startSidecar } from '../../src/server';
+import { GRPC_CONNECTION_WINDOW_BYTES, GRPC_STREAM_WINDOW_BYTES } from '../../src/fronts/grpc/http2-settings';
+import { RunningSidecar, startSidecar } from '../../src/server';
 
 describe.each(GRPC_SERVER_NAMES)('gRPC listener flow-control windows, %s server', (grpcServer) => {
   let dir: string;

@@ -15,8 +15,11 @@ export class GrpcFramingError extends Error {
 }
 
 export class MessageDecoder {
-  /** The header being read when a chunk ended inside it: `headerFilled` of its 5 bytes are known. */
-  private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
+  /**
+   * The header being read when a chunk ended inside it: `headerFilled` of its 5 bytes are known.
+   * Allocated only then (rare: Envoy sends each message's header whole), not once per call.
+   */
+  private header: Buffer | undefined;
   private headerFilled = 0;
   /** The message being read when a chunk ended inside it: `bodyFilled` of its bytes are known. */
   private body: Buffer | undefined;
@@ -43,13 +46,14 @@ export class MessageDecoder {
           this.check(chunk[at], (length = chunk.readUInt32BE(at + 1)));
           at += FRAME_HEADER_BYTES;
         } else {
+          const header = (this.header ??= Buffer.alloc(FRAME_HEADER_BYTES));
           const n = Math.min(FRAME_HEADER_BYTES - this.headerFilled, chunk.length - at);
-          chunk.copy(this.header, this.headerFilled, at, at + n);
+          chunk.copy(header, this.headerFilled, at, at + n);
           this.headerFilled += n;
           at += n;
           if (this.headerFilled < FRAME_HEADER_BYTES) break;
           this.headerFilled = 0;
-          this.check(this.header[0], (length = this.header.readUInt32BE(1)));
+          this.check(header[0], (length = header.readUInt32BE(1)));
         }
         if (chunk.length - at >= length) {
           messages.push(chunk.subarray(at, at + length));

@@ -1,7 +1,7 @@
 /**
  * The gRPC listener (ext_proc, ext_authz, health), served by one of two servers:
- * - `h2` (default): h2-grpc-server.ts, node:http2 with hand-made gRPC framing; costs about half
- *   the CPU per call of grpc-js.
+ * - `h2` (default): h2-grpc-server.ts, node:http2 with hand-made gRPC framing; about half the
+ *   server CPU per call of grpc-js (issue 13: ~56 vs ~101 µs for a fixed answer; bench/ANALYSIS.md).
  * - `grpc-js`: grpc-js-server.ts, the @grpc/grpc-js server.
  * Both take the same service definitions and handler objects (call-surface.ts).
  */

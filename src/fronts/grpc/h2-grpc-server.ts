@@ -9,7 +9,7 @@
 import * as http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import type { CallStatus, DuplexCall, ServerStreamCall, UnaryCall, UnaryCallback } from './call-surface';
+import type { DuplexCall, ServerStreamCall, UnaryCall, UnaryCallback } from './call-surface';
 import { H2DuplexCall, H2ServerStreamCall, H2UnaryCall, respondTrailersOnly, type MethodCodec } from './grpc-call';
 import type { GrpcListener, GrpcListenerOptions } from './grpc-listener';
 import { GRPC_MAX_SESSION_MEMORY_MB, grpcHttp2ServerOptions, widenConnectionWindow } from './http2-settings';
@@ -34,10 +34,6 @@ function starter(method: grpc.MethodDefinition<unknown, unknown>, handler: grpc.
     return (stream, headers) => new H2UnaryCall(stream, headers, codec, h);
   }
   throw new Error(`${method.path}: client-streaming methods are not supported by the h2 gRPC server`);
-}
-
-function refuse(stream: http2.ServerHttp2Stream, s: CallStatus): void {
-  respondTrailersOnly(stream, s);
 }
 
 export class H2GrpcServer implements GrpcListener {
@@ -98,7 +94,7 @@ export class H2GrpcServer implements GrpcListener {
     const encoding = headers['grpc-encoding'];
     if (start === undefined || (encoding !== undefined && encoding !== 'identity')) {
       stream.on('error', () => undefined);
-      refuse(stream, start === undefined
+      respondTrailersOnly(stream, start === undefined
         ? { code: grpc.status.UNIMPLEMENTED, details: `The server does not implement the method ${path}` }
         : { code: grpc.status.UNIMPLEMENTED, details: `grpc-encoding "${String(encoding)}" is not supported: the sidecar accepts only identity (uncompressed) messages` });
       return;

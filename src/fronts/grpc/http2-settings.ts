@@ -29,7 +29,7 @@ export const GRPC_STREAM_RESET_RATE_PER_S = 20_000;
  * streams on that connection (RST_STREAM ENHANCE_YOUR_CALM) until it drains, and Envoy fails those
  * requests as its ext_proc/ext_authz failure settings say (failure_mode_allow, status_on_error).
  * One Envoy connection carries all the streams of an Envoy worker, with up to the 16 MiB
- * connection window of bodies in flight plus our answers (up to --max-response-bytes each) queued
+ * connection window of bodies in flight plus our answers (up to DEFAULT_MAX_RESPONSE_BYTES, 32 MiB, each) queued
  * for a slow reader: 160 MB leaves room for that. (grpc-js lifts the bound altogether.)
  */
 export const GRPC_MAX_SESSION_MEMORY_MB = 160;
